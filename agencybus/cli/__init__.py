@@ -1,0 +1,1 @@
+"""The ``agencybus`` command line: one module per verb group."""

@@ -1,0 +1,124 @@
+"""The one settings object every AgencyBus process reads (environment variables ``AGENCYBUS_*``).
+
+One object with the same names in every process, so an operator sets a value once
+and a bad value fails at start with the variable's name and the reason.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "AGENCYBUS_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Effective configuration of an AgencyBus process."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+
+    # --- Kafka ---------------------------------------------------------------
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions for agency and alert topics")
+    replication_factor: int = Field(1, ge=1, le=10, description="Replication factor (3 in production)")
+    session_timeout_ms: int = Field(6000, ge=1000, description="Consumer group session timeout")
+    heartbeat_interval_ms: int = Field(1000, ge=100, description="Consumer group heartbeat interval")
+
+    # --- Where and who -------------------------------------------------------
+    province_code: str = Field("38", description="Province this deployment serves (2-digit code, 2025 list)")
+    data_dir: Path = Field(Path(".agencybus"), description="Local state: outboxes, RocksDB tables, SQLite files, keys")
+    database_url: str | None = Field(None, description="SQLAlchemy URL for the consumers' stores; SQLite under data_dir if unset")
+    communes_file: Path | None = Field(None, description="CSV of the province's communes/wards (code,name,kind)")
+
+    # --- Logs and metrics ----------------------------------------------------
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int = Field(0, ge=0, le=65535, description="Port for /metrics; 0 disables the endpoint")
+
+    # --- Producers: SDK, outbox, gateway ------------------------------------
+    keys_dir: Path | None = Field(None, description="Directory of Ed25519 keys (private keys of this host, keyring of public keys); data_dir/keys if unset")
+    outbox_flush_interval_s: float = Field(2.0, gt=0, description="How often the outbox flusher retries delivery")
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(8080, ge=0, le=65535)
+    gateway_keys_file: Path | None = Field(None, description="Hashed per-agency API keys (YAML); data_dir/gateway-keys.yaml if unset")
+    gateway_max_body_bytes: int = Field(1_048_576, ge=1024)
+    gateway_rate_limit_per_minute: int = Field(600, ge=1)
+
+    # --- Processors ----------------------------------------------------------
+    processor_store: str = Field("rocksdb://", description="faust table store: rocksdb:// (default) or memory:// (tests)")
+    processor_web_port: int = Field(6066, ge=0, le=65535, description="faust web port of this worker")
+    rules_path: Path | None = Field(None, description="Correlation rules YAML; processors/rules.yaml if unset")
+    warninglist_path: Path | None = Field(None, description="Tokens that never link sellers; processors/warninglist.yaml if unset")
+    identity_hmac_secret: SecretStr | None = Field(None, description="If set, identity tokens are keyed-hashed in processor state")
+    hot_token_limit: int = Field(20, ge=1, description="A token seen with more distinct clusters stops linking")
+
+    # --- State Bank branch service ------------------------------------------
+    bank_branch: str = Field("NHNN-KV10", description="State Bank regional branch code of this service")
+    bank_provinces: list[str] = Field(default_factory=lambda: ["38"], description="Province codes the branch serves (JSON list)")
+    bank_allowed_agencies: list[str] = Field(default_factory=lambda: ["CA", "QLTT", "SCT"], description="Agencies allowed to request payment blocks")
+    bank_sla_hours: float = Field(24.0, gt=0, description="Hours the bank has to act before a request is overdue")
+    bank_sink: Literal["file", "webhook"] = "file"
+    bank_webhook_url: str | None = None
+    bank_web_port: int = Field(8081, ge=0, le=65535)
+    bank_users_file: Path | None = None
+
+    # --- Steering committee dashboard and forwarder -------------------------
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(8000, ge=0, le=65535)
+    dashboard_users_file: Path | None = None
+    session_ttl_minutes: int = Field(480, ge=1)
+    session_secret: SecretStr | None = Field(None, description="Cookie signing secret; generated under data_dir if unset")
+
+    @field_validator("province_code")
+    @classmethod
+    def _two_digits(cls, value: str) -> str:
+        if not (len(value) == 2 and value.isdigit()):
+            raise ValueError(f"expected a 2-digit province code such as '38', found {value!r}")
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for part in value.split(","):
+            host, sep, port = part.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], found {part.strip()!r}")
+        return value
+
+    @cached_property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.data_dir / "keys"
+
+    def sqlite_url(self, name: str) -> str:
+        """Database URL for a consumer store called ``name`` (SQLite under data_dir unless database_url is set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / f'{name}.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            var = f"{ENV_PREFIX}{field.split('.')[0].upper()}"
+            problems.append(f"{var}: {err['msg']} (found {err.get('input')!r})")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None

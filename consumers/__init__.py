@@ -1,0 +1,1 @@
+"""Consumers: State Bank payment-block service, steering-committee dashboard, agency alert forwarder."""

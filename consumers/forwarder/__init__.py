@@ -1,0 +1,1 @@
+"""consumers.forwarder: see README "Architecture"."""

@@ -1,0 +1,1 @@
+"""consumers.state_bank: see README "Architecture"."""

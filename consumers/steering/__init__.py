@@ -1,0 +1,1 @@
+"""consumers.steering: see README "Architecture"."""

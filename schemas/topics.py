@@ -33,19 +33,30 @@ def dead_letter_topic(topic: str) -> str:
     return f"dlq.{topic}"
 
 
-INSPECTIONS = Topic("agency.inspections.v1", et.INSPECTION, "seller primary token", "Inspections by any agency")
+INSPECTIONS = Topic(
+    "agency.inspections.v1", et.INSPECTION, "seller primary token", "Inspections by any agency"
+)
 VIOLATIONS = Topic("agency.violations.v1", et.VIOLATION, "seller primary token", "Violations established")
 TAX_ANOMALIES = Topic("agency.tax-anomalies.v1", et.TAX_ANOMALY, "seller primary token", "Tax anomalies")
 COMPLAINTS = Topic("agency.complaints.v1", et.COMPLAINT, "seller primary token", "Consumer complaints")
 PAYMENT_BLOCK_REQUESTS = Topic(
-    "agency.payment-block-requests.v1", et.PAYMENT_BLOCK_REQUEST, "seller primary token",
+    "agency.payment-block-requests.v1",
+    et.PAYMENT_BLOCK_REQUEST,
+    "seller primary token",
     "Signed payment-block and lift requests to the State Bank branch",
 )
 PAYMENT_BLOCK_STATUS = Topic(
-    "bank.payment-block-status.v1", et.PAYMENT_BLOCK_STATUS, "request_id", "Signed status replies of the State Bank branch"
+    "bank.payment-block-status.v1",
+    et.PAYMENT_BLOCK_STATUS,
+    "request_id",
+    "Signed status replies of the State Bank branch",
 )
-ALERTS_ALL = Topic("alerts.all.v1", et.JOINT_CASE_ALERT, "case_id", "Every joint-case alert version (steering committee)")
-CASE_UPDATES = Topic("cases.updates.v1", et.CASE_UPDATE, "case_id", "Actions on joint cases (lead agency, notes, close)")
+ALERTS_ALL = Topic(
+    "alerts.all.v1", et.JOINT_CASE_ALERT, "case_id", "Every joint-case alert version (steering committee)"
+)
+CASE_UPDATES = Topic(
+    "cases.updates.v1", et.CASE_UPDATE, "case_id", "Actions on joint cases (lead agency, notes, close)"
+)
 
 # Topics agencies publish to, by event type key.
 AGENCY_TOPICS: dict[str, Topic] = {
@@ -69,8 +80,16 @@ def topic_for(event_type_key: str) -> Topic:
 
 
 def base_topics() -> list[Topic]:
-    return [INSPECTIONS, VIOLATIONS, TAX_ANOMALIES, COMPLAINTS, PAYMENT_BLOCK_REQUESTS, PAYMENT_BLOCK_STATUS,
-            ALERTS_ALL, CASE_UPDATES]
+    return [
+        INSPECTIONS,
+        VIOLATIONS,
+        TAX_ANOMALIES,
+        COMPLAINTS,
+        PAYMENT_BLOCK_REQUESTS,
+        PAYMENT_BLOCK_STATUS,
+        ALERTS_ALL,
+        CASE_UPDATES,
+    ]
 
 
 def agency_alert_topics(agency_codes: list[str]) -> list[Topic]:
@@ -83,5 +102,7 @@ def agency_alert_topics(agency_codes: list[str]) -> list[Topic]:
 def all_topics(agency_codes: list[str]) -> list[Topic]:
     """Every topic of the bus including DLQs; agency codes come from the agency registry (reference data)."""
     main = base_topics() + agency_alert_topics(agency_codes)
-    dlqs = [Topic(t.dlq, None, "source key", f"Dead letters of {t.name}", retention_ms=30 * DAY_MS) for t in main]
+    dlqs = [
+        Topic(t.dlq, None, "source key", f"Dead letters of {t.name}", retention_ms=30 * DAY_MS) for t in main
+    ]
     return main + dlqs

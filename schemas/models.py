@@ -1,0 +1,926 @@
+"""Pydantic models of every AgencyBus record: the .avsc files, as Python, with the domain rules.
+
+One model per Avro record, field for field (names, order, optionality, defaults, enum
+symbols; ``tests/unit/test_models_match_avsc.py`` keeps them equal to the newest .avsc). The
+SDK, the HTTP gateway and the file import all validate through these models, so one field
+gets one error text everywhere (see :mod:`schemas.validation` for the dotted paths).
+
+Identifiers are normalised on the way in (:mod:`schemas.identity`): a model always holds
+``+84912345678``, never ``0912.345.678``, so what goes on the wire is canonical.
+Timestamps must carry a time zone (Vietnam's +07:00 or UTC ``Z``) and are kept in UTC at
+millisecond precision, which is what Avro ``timestamp-millis`` holds: a model survives
+``to_avro`` → wire → ``from_avro`` unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta, timezone
+from enum import Enum, StrEnum
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from schemas import event_types, identity
+from schemas.event_types import EventType
+from schemas.reference import agency_codes, province_codes
+from schemas.validation import FieldCheckError
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future ``occurred_at`` may be before it is refused (clocks of agency systems drift)."""
+
+VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")
+DISTRICTS_ABOLISHED = datetime(2025, 7, 1, tzinfo=VIETNAM_TZ)
+"""Since 1 July 2025 Vietnam has provinces and communes only (Resolution 202/2025/QH15)."""
+INT_MAX = 2**31 - 1
+LONG_MAX = 2**63 - 1
+
+
+def utcnow() -> datetime:
+    """Current time, tz-aware UTC (one place, so tests and callers agree)."""
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- field types
+
+
+def _utc_millis(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"timestamp {value.isoformat()} has no time zone; add +07:00 for Vietnam time or Z for UTC "
+            "(e.g. 2025-08-01T09:30:00+07:00)"
+        )
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _not_future(value: datetime) -> datetime:
+    now = utcnow()
+    if value > now + CLOCK_SKEW:
+        raise ValueError(
+            f"time is in the future: {value.isoformat()} is later than now "
+            f"({now.replace(microsecond=0).isoformat()}) by more than "
+            f"{int(CLOCK_SKEW.total_seconds() // 60)} minutes of clock skew; check the time zone "
+            "(+07:00 for Vietnam time) and the clock of the sending system"
+        )
+    return value
+
+
+def _vnd_grouping(value: Any) -> Any:
+    """Accept amounts written with thousands separators as in Vietnamese documents: '1.500.000'."""
+    if isinstance(value, str):
+        text = value.strip().removesuffix("đ").removesuffix("VND").removesuffix("VNĐ").strip()
+        if re.fullmatch(r"[0-9]{1,3}(?:([.,\s])[0-9]{3})(?:\1[0-9]{3})*", text):
+            return int(re.sub(r"[.,\s]", "", text))
+        return text
+    return value
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _agency(value: str) -> str:
+    code = value.strip().upper()
+    known = agency_codes()
+    if code not in known:
+        raise ValueError(
+            f"unknown agency code {value!r}; expected one of {', '.join(sorted(known))} "
+            "(agency registry schemas/reference/agencies.yaml)"
+        )
+    return code
+
+
+def _province(value: str) -> str:
+    code = value.strip()
+    if not re.fullmatch(r"[0-9]{2}", code):
+        raise ValueError(
+            f"province code must be 2 digits from the 2025 list (e.g. 38 for Thanh Hóa), found {value!r}"
+        )
+    if code not in province_codes():
+        raise ValueError(
+            f"unknown province code {value!r}; expected one of the 34 provinces after the 2025 merger "
+            "(schemas/reference/provinces.csv)"
+        )
+    return code
+
+
+def _commune(value: str) -> str:
+    code = value.strip()
+    if not re.fullmatch(r"[0-9]{5}", code):
+        raise ValueError(f"commune / ward code must be 5 digits, found {value!r}")
+    return code
+
+
+def _district(value: str) -> str:
+    code = value.strip()
+    if not re.fullmatch(r"[0-9]{3}", code):
+        raise ValueError(f"legacy district code must be 3 digits (e.g. 380), found {value!r}")
+    return code
+
+
+def _own_website(value: str) -> str:
+    domain = identity.normalise_domain(value)
+    platform = identity.platform_for_domain(domain)
+    if platform is not None:
+        raise ValueError(
+            f"{value!r} is a {platform} address, not the seller's own website (it would link every seller "
+            f"on {domain}); put it in shops with platform {platform} and the shop's handle or profile URL"
+        )
+    return domain
+
+
+def _event_type_key(value: str) -> str:
+    if value not in event_types.BY_KEY:
+        raise ValueError(f"unknown event type {value!r}; expected one of {', '.join(event_types.BY_KEY)}")
+    return value
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc_millis)]
+PastTimestamp = Annotated[datetime, AfterValidator(_utc_millis), AfterValidator(_not_future)]
+VND = Annotated[int, BeforeValidator(_vnd_grouping), Field(ge=0, le=LONG_MAX)]
+Text = Annotated[str, AfterValidator(_non_blank)]
+AgencyCode = Annotated[str, AfterValidator(_agency)]
+ProvinceCode = Annotated[str, AfterValidator(_province)]
+CommuneCode = Annotated[str, AfterValidator(_commune)]
+DistrictCode = Annotated[str, AfterValidator(_district)]
+TaxCode = Annotated[str, AfterValidator(identity.normalise_tax_code)]
+NationalId = Annotated[str, AfterValidator(identity.normalise_national_id)]
+Phone = Annotated[str, AfterValidator(identity.normalise_phone)]
+Website = Annotated[str, AfterValidator(_own_website)]
+Bin = Annotated[str, AfterValidator(identity.normalise_bin)]
+AccountNumber = Annotated[str, AfterValidator(identity.normalise_account_number)]
+WalletProvider = Annotated[str, AfterValidator(identity.normalise_wallet_provider)]
+WalletAccount = Annotated[str, AfterValidator(identity.normalise_wallet_account)]
+EventTypeKey = Annotated[str, AfterValidator(_event_type_key)]
+
+
+# --------------------------------------------------------------------------- enums (avsc symbols)
+
+
+class SharingLevel(StrEnum):
+    """TLP 2.0 sharing level of an event."""
+
+    CLEAR = "CLEAR"
+    GREEN = "GREEN"
+    AMBER = "AMBER"
+    AMBER_STRICT = "AMBER_STRICT"
+    RED = "RED"
+
+    @property
+    def label(self) -> str:
+        """How TLP writes it: ``AMBER+STRICT`` (Avro symbols cannot hold '+')."""
+        return "AMBER+STRICT" if self is SharingLevel.AMBER_STRICT else self.value
+
+    @property
+    def tlp(self) -> str:
+        return f"TLP:{self.label}"
+
+
+class Platform(StrEnum):
+    SHOPEE = "SHOPEE"
+    LAZADA = "LAZADA"
+    TIKI = "TIKI"
+    TIKTOK_SHOP = "TIKTOK_SHOP"
+    FACEBOOK = "FACEBOOK"
+    ZALO = "ZALO"
+    WEBSITE = "WEBSITE"
+    OTHER = "OTHER"
+
+
+class ViolationCategory(StrEnum):
+    """hàng giả, xâm phạm SHTT, gian lận xuất xứ, nhãn hàng hóa, ATTP, kinh doanh không phép, hàng cấm,
+    quyền lợi NTD, buôn lậu, giá, tiêu chuẩn chất lượng."""
+
+    COUNTERFEIT = "COUNTERFEIT"
+    IP_INFRINGEMENT = "IP_INFRINGEMENT"
+    ORIGIN_FRAUD = "ORIGIN_FRAUD"
+    LABELLING = "LABELLING"
+    FOOD_SAFETY = "FOOD_SAFETY"
+    UNLICENSED_TRADING = "UNLICENSED_TRADING"
+    PROHIBITED_GOODS = "PROHIBITED_GOODS"
+    CONSUMER_RIGHTS = "CONSUMER_RIGHTS"
+    SMUGGLING = "SMUGGLING"
+    PRICE_FRAUD = "PRICE_FRAUD"
+    QUALITY_STANDARDS = "QUALITY_STANDARDS"
+    OTHER = "OTHER"
+
+
+class ProductCategory(StrEnum):
+    FOOD = "FOOD"
+    FUNCTIONAL_FOOD = "FUNCTIONAL_FOOD"
+    MEDICINE = "MEDICINE"
+    COSMETICS = "COSMETICS"
+    MEDICAL_DEVICE = "MEDICAL_DEVICE"
+    FASHION = "FASHION"
+    ELECTRONICS = "ELECTRONICS"
+    TOYS = "TOYS"
+    AGRICULTURAL_INPUTS = "AGRICULTURAL_INPUTS"
+    ALCOHOL_TOBACCO = "ALCOHOL_TOBACCO"
+    HOUSEHOLD = "HOUSEHOLD"
+    OTHER = "OTHER"
+
+
+class InspectionType(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    SURPRISE = "SURPRISE"
+    ONLINE_MONITORING = "ONLINE_MONITORING"
+    COMPLAINT_FOLLOW_UP = "COMPLAINT_FOLLOW_UP"
+    JOINT = "JOINT"
+    OTHER = "OTHER"
+
+
+class InspectionOutcome(StrEnum):
+    NO_VIOLATION = "NO_VIOLATION"
+    VIOLATION_FOUND = "VIOLATION_FOUND"
+    REFERRED = "REFERRED"
+    ONGOING = "ONGOING"
+    OTHER = "OTHER"
+
+
+class TaxAnomalyKind(StrEnum):
+    REVENUE_MISMATCH_PLATFORM = "REVENUE_MISMATCH_PLATFORM"
+    MISSING_E_INVOICES = "MISSING_E_INVOICES"
+    INVOICE_ORIGIN_MISMATCH = "INVOICE_ORIGIN_MISMATCH"
+    UNREGISTERED_BUSINESS = "UNREGISTERED_BUSINESS"
+    ABNORMAL_REFUNDS = "ABNORMAL_REFUNDS"
+    OTHER = "OTHER"
+
+
+class ComplaintChannel(StrEnum):
+    HOTLINE = "HOTLINE"
+    WEB_PORTAL = "WEB_PORTAL"
+    PLATFORM = "PLATFORM"
+    IN_PERSON = "IN_PERSON"
+    EMAIL = "EMAIL"
+    OTHER = "OTHER"
+
+
+class BlockAction(StrEnum):
+    BLOCK = "BLOCK"
+    LIFT = "LIFT"
+    OTHER = "OTHER"
+
+
+class BlockTargetKind(StrEnum):
+    BANK_ACCOUNT = "BANK_ACCOUNT"
+    E_WALLET = "E_WALLET"
+    OTHER = "OTHER"
+
+
+class BlockScope(StrEnum):
+    ALL_OUTGOING = "ALL_OUTGOING"
+    ALL_TRANSACTIONS = "ALL_TRANSACTIONS"
+    AMOUNT_HOLD = "AMOUNT_HOLD"
+    OTHER = "OTHER"
+
+
+class BlockStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    EXECUTED = "EXECUTED"
+    REJECTED = "REJECTED"
+    LIFTED = "LIFTED"
+    EXPIRED = "EXPIRED"
+    OTHER = "OTHER"
+
+
+class TargetState(StrEnum):
+    PENDING = "PENDING"
+    EXECUTED = "EXECUTED"
+    UNKNOWN_BANK = "UNKNOWN_BANK"
+    REJECTED = "REJECTED"
+    LIFTED = "LIFTED"
+    EXPIRED = "EXPIRED"
+    OTHER = "OTHER"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+    MERGED = "MERGED"
+
+
+class Severity(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class CaseAction(StrEnum):
+    ASSIGN_LEAD = "ASSIGN_LEAD"
+    ADD_NOTE = "ADD_NOTE"
+    CLOSE = "CLOSE"
+    REOPEN = "REOPEN"
+    OTHER = "OTHER"
+
+
+# --------------------------------------------------------------------------- nested records
+
+
+class Record(BaseModel):
+    """Base of every Avro record model: unknown fields are an error, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+
+
+class EventHeader(Record):
+    """Common header every AgencyBus event carries."""
+
+    event_id: uuid.UUID
+    occurred_at: PastTimestamp
+    recorded_at: Timestamp
+    agency: AgencyCode
+    source_system: Text
+    province_code: ProvinceCode
+    commune_code: CommuneCode | None = None
+    district_code: DistrictCode | None = None
+    source_record_id: str | None = None
+    schema_version: Annotated[int, Field(ge=1, le=INT_MAX)] = 1
+    sharing: SharingLevel = SharingLevel.AMBER
+
+    @model_validator(mode="after")
+    def _no_district_after_reform(self) -> Self:
+        if self.district_code is not None and self.occurred_at >= DISTRICTS_ABOLISHED:
+            raise FieldCheckError(
+                "district_code",
+                "district_code is only for events before 1 July 2025, when the district level was abolished "
+                f"(this event occurred {self.occurred_at.astimezone(VIETNAM_TZ).date().isoformat()}); "
+                "give commune_code instead",
+                self.district_code,
+            )
+        return self
+
+
+class BankAccount(Record):
+    """A bank account: the bank's 6-digit BIN and the account number."""
+
+    bin: Bin
+    account_number: AccountNumber
+    account_name: str | None = None
+
+
+class EWallet(Record):
+    """An e-wallet account (MoMo, ZaloPay, VNPay, ShopeePay, Viettel Money, ...)."""
+
+    provider: WalletProvider
+    account: WalletAccount
+
+
+class ShopHandle(Record):
+    """A shop or page on a platform; a handle written as a profile URL is reduced to the handle."""
+
+    platform: Platform
+    handle: str
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _normalise(self) -> Self:
+        written = self.handle
+        try:
+            self.handle = identity.normalise_shop_handle(self.platform, written)
+        except identity.IdentifierError as exc:
+            raise FieldCheckError("handle", str(exc), written) from None
+        if self.url is None and identity.is_url(written):
+            self.url = written.strip()
+        return self
+
+
+class SellerRef(Record):
+    """Everything the agency knows that identifies the seller; at least one identifier is required."""
+
+    name: str | None = None
+    address: str | None = None
+    tax_codes: list[TaxCode] = Field(default_factory=list)
+    national_ids: list[NationalId] = Field(default_factory=list)
+    phones: list[Phone] = Field(default_factory=list)
+    bank_accounts: list[BankAccount] = Field(default_factory=list)
+    e_wallets: list[EWallet] = Field(default_factory=list)
+    shops: list[ShopHandle] = Field(default_factory=list)
+    websites: list[Website] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_identifier(self) -> Self:
+        if not self.has_identifier():
+            raise FieldCheckError(
+                "",
+                "seller must carry at least one identifier (tax_codes, national_ids, phones, bank_accounts, "
+                "e_wallets, shops or websites); a name or address alone cannot be correlated",
+                {"name": self.name, "address": self.address},
+            )
+        return self
+
+    def has_identifier(self) -> bool:
+        return any(
+            (
+                self.tax_codes,
+                self.national_ids,
+                self.phones,
+                self.bank_accounts,
+                self.e_wallets,
+                self.shops,
+                self.websites,
+            )
+        )
+
+    def tokens(self) -> list[str]:
+        """Sorted canonical identity tokens (see schemas.identity)."""
+        return identity.seller_tokens(self)
+
+    def primary_token(self) -> str:
+        """The Kafka key of this seller's events."""
+        return identity.primary_token(self)
+
+
+class LegalBasis(Record):
+    """The legal ground of an action: document, article, decision."""
+
+    legal_document: Text
+    article: str | None = None
+    decision_number: str | None = None
+    issuing_authority: str | None = None
+    signer: str | None = None
+    decision_date: date | None = None
+
+    @model_validator(mode="after")
+    def _not_future(self) -> Self:
+        today = utcnow().astimezone(VIETNAM_TZ).date()
+        if self.decision_date is not None and self.decision_date > today:
+            raise FieldCheckError(
+                "decision_date",
+                f"decision_date {self.decision_date.isoformat()} is after today ({today.isoformat()})",
+                self.decision_date.isoformat(),
+            )
+        return self
+
+
+class BlockTarget(Record):
+    """One account to block: a bank account (BIN + number) or an e-wallet (provider + account)."""
+
+    target_id: Text
+    kind: BlockTargetKind = BlockTargetKind.OTHER
+    bin: Bin | None = None
+    wallet_provider: WalletProvider | None = None
+    account_number: Text
+    account_name: str | None = None
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> Self:
+        written = self.account_number
+        try:
+            if self.kind is BlockTargetKind.BANK_ACCOUNT:
+                if self.bin is None:
+                    raise FieldCheckError(
+                        "bin", "a BANK_ACCOUNT target needs the bank's 6-digit BIN (e.g. 970436 Vietcombank)"
+                    )
+                self.account_number = identity.normalise_account_number(written)
+            elif self.kind is BlockTargetKind.E_WALLET:
+                if self.wallet_provider is None:
+                    raise FieldCheckError(
+                        "wallet_provider", "an E_WALLET target needs the wallet provider (e.g. momo, zalopay)"
+                    )
+                self.account_number = identity.normalise_wallet_account(written)
+        except identity.IdentifierError as exc:
+            raise FieldCheckError("account_number", str(exc), written) from None
+        return self
+
+
+class TargetStatus(Record):
+    """Status of one target of a block request."""
+
+    target_id: Text
+    status: TargetState
+    credit_institution: str | None = None
+
+
+class RuleHit(Record):
+    """A correlation rule that fired."""
+
+    rule_id: Text
+    title: Text
+    severity: Severity
+    fired_at: Timestamp
+
+
+class Evidence(Record):
+    """One event behind a joint case."""
+
+    event_id: uuid.UUID
+    event_type: EventTypeKey
+    agency: AgencyCode
+    occurred_at: Timestamp
+    summary: str
+    sharing: SharingLevel
+    commune_code: CommuneCode | None = None
+
+
+class WithheldCount(Record):
+    """Evidence withheld from an audience by sharing level."""
+
+    agency: AgencyCode
+    count: Annotated[int, Field(ge=0, le=INT_MAX)]
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _avro_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, list):
+        return [_avro_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _avro_value(v) for k, v in value.items()}
+    return value
+
+
+class BaseEvent(Record):
+    """An event on the bus: a header plus the type's own fields; knows its EventType and Avro form."""
+
+    EVENT_TYPE: ClassVar[EventType]
+
+    header: EventHeader
+
+    def to_avro(self) -> dict[str, Any]:
+        """The record as fastavro wants it: UTC datetimes (ms), UUIDs as str, dates, enum symbols, bytes."""
+        return _avro_value(self.model_dump(mode="python"))  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_avro(cls, record: Mapping[str, Any]) -> Self:
+        """Build (and validate) the model from a decoded Avro record."""
+        return cls.model_validate(dict(record))
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return self.header.event_id
+
+
+class SellerEvent(BaseEvent):
+    """An agency event about a seller (correlated by the processors)."""
+
+    seller: SellerRef
+
+    def kafka_key(self) -> bytes:
+        """The seller's primary identity token, the key that keeps one seller's events in order."""
+        return self.seller.primary_token().encode("utf-8")
+
+
+class InspectionRecorded(SellerEvent):
+    """An agency inspected a seller (kiểm tra, thanh tra)."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.INSPECTION
+
+    inspection_type: InspectionType = InspectionType.OTHER
+    outcome: InspectionOutcome = InspectionOutcome.OTHER
+    location: str | None = None
+    product_categories: list[ProductCategory] = Field(default_factory=list)
+    findings: str = ""
+    inspection_team: str | None = None
+    legal_basis: LegalBasis | None = None
+
+
+def _at_least_one_category(value: list[ViolationCategory]) -> list[ViolationCategory]:
+    if not value:
+        symbols = ", ".join(c.value for c in ViolationCategory)
+        raise ValueError(f"a violation needs at least one category ({symbols})")
+    return value
+
+
+class ViolationRecorded(SellerEvent):
+    """An agency established a violation and (usually) sanctioned it."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.VIOLATION
+
+    categories: Annotated[list[ViolationCategory], AfterValidator(_at_least_one_category)]
+    product_categories: list[ProductCategory] = Field(default_factory=list)
+    description: Text
+    legal_basis: LegalBasis
+    fine_vnd: VND = 0
+    seized_goods_value_vnd: VND = 0
+    seized_goods_description: str | None = None
+    related_inspection_id: uuid.UUID | None = None
+
+
+_TAX_PERIOD = re.compile(r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?$")
+
+
+def _tax_period(value: str) -> str:
+    text = value.strip().upper()
+    if not _TAX_PERIOD.match(text):
+        raise ValueError(
+            f"tax period must be a year (2025), a month (2025-07) or a quarter (2025-Q3), found {value!r}"
+        )
+    return text
+
+
+class TaxAnomalyDetected(SellerEvent):
+    """The tax authority detected an anomaly in a seller's tax affairs."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.TAX_ANOMALY
+
+    anomaly_kind: TaxAnomalyKind = TaxAnomalyKind.OTHER
+    tax_period: Annotated[str, AfterValidator(_tax_period)]
+    declared_revenue_vnd: VND = 0
+    observed_revenue_vnd: VND = 0
+    estimated_tax_gap_vnd: VND = 0
+    data_source: str | None = None
+    description: str = ""
+
+
+class ConsumerComplaintFiled(SellerEvent):
+    """A consumer complaint about a seller was received."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.COMPLAINT
+
+    channel: ComplaintChannel = ComplaintChannel.OTHER
+    categories: list[ViolationCategory] = Field(default_factory=list)
+    product_categories: list[ProductCategory] = Field(default_factory=list)
+    product_description: str = ""
+    order_reference: str | None = None
+    amount_paid_vnd: VND = 0
+    description: Text
+
+
+class PaymentBlockRequested(SellerEvent):
+    """A competent agency asks the State Bank branch to block (or lift a block on) a seller's accounts."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.PAYMENT_BLOCK_REQUEST
+
+    request_id: uuid.UUID
+    action: BlockAction = BlockAction.BLOCK
+    lifts_request_id: uuid.UUID | None = None
+    targets: list[BlockTarget] = Field(default_factory=list)
+    scope: BlockScope = BlockScope.ALL_OUTGOING
+    amount_limit_vnd: VND | None = None
+    reason: Text
+    legal_basis: LegalBasis
+    valid_from: Timestamp
+    valid_until: Timestamp
+    requested_by: Text
+    case_id: str | None = None
+    signing_key_id: str = ""
+    signature: bytes = b""
+
+    @model_validator(mode="after")
+    def _request_rules(self) -> Self:
+        if self.valid_until <= self.valid_from:
+            raise FieldCheckError(
+                "valid_until",
+                f"valid_until ({self.valid_until.isoformat()}) must be after valid_from "
+                f"({self.valid_from.isoformat()})",
+                self.valid_until.isoformat(),
+            )
+        if self.action is BlockAction.BLOCK and not self.targets:
+            raise FieldCheckError("targets", "a BLOCK request needs at least one target account", [])
+        if self.action is BlockAction.LIFT and self.lifts_request_id is None:
+            raise FieldCheckError("lifts_request_id", "a LIFT request must name the request_id it lifts")
+        if self.scope is BlockScope.AMOUNT_HOLD and self.amount_limit_vnd is None:
+            raise FieldCheckError("amount_limit_vnd", "scope AMOUNT_HOLD needs the amount to hold (VND)")
+        seen: set[str] = set()
+        for index, target in enumerate(self.targets):
+            if target.target_id in seen:
+                raise FieldCheckError(
+                    f"targets.{index}.target_id",
+                    "target_id must be unique within the request",
+                    target.target_id,
+                )
+            seen.add(target.target_id)
+        return self
+
+
+class PaymentBlockStatusChanged(BaseEvent):
+    """The State Bank branch reports the status of a block request."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.PAYMENT_BLOCK_STATUS
+
+    request_id: uuid.UUID
+    requesting_agency: AgencyCode
+    status: BlockStatus
+    sequence: Annotated[int, Field(ge=1, le=INT_MAX)]
+    targets: list[TargetStatus] = Field(default_factory=list)
+    reason_code: str | None = None
+    reason_text: str | None = None
+    officer: str | None = None
+    bank_branch: Text
+    case_id: str | None = None
+    signing_key_id: str = ""
+    signature: bytes = b""
+
+
+def _audience(value: str) -> str:
+    return "ALL" if value.strip().upper() == "ALL" else _agency(value)
+
+
+class JointCaseAlert(BaseEvent):
+    """A joint case opened or updated by correlation; one record per (case_id, version, audience)."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.JOINT_CASE_ALERT
+
+    case_id: Text
+    version: Annotated[int, Field(ge=1, le=INT_MAX)]
+    audience: Annotated[str, AfterValidator(_audience)] = "ALL"
+    cluster_id: Text
+    status: CaseStatus = CaseStatus.OPEN
+    merged_into: str | None = None
+    severity: Severity = Severity.MEDIUM
+    rules_fired: list[RuleHit] = Field(default_factory=list)
+    recipients: list[AgencyCode] = Field(default_factory=list)
+    seller_name: str | None = None
+    seller_tokens: list[str] = Field(default_factory=list)
+    commune_codes: list[CommuneCode] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    withheld: list[WithheldCount] = Field(default_factory=list)
+    opened_at: Timestamp
+    updated_at: Timestamp
+
+    @model_validator(mode="after")
+    def _case_rules(self) -> Self:
+        if self.status is CaseStatus.MERGED and not self.merged_into:
+            raise FieldCheckError("merged_into", "a MERGED case must name the case it was merged into")
+        if self.updated_at < self.opened_at:
+            raise FieldCheckError(
+                "updated_at",
+                f"updated_at ({self.updated_at.isoformat()}) is before "
+                f"opened_at ({self.opened_at.isoformat()})",
+                self.updated_at.isoformat(),
+            )
+        return self
+
+
+class CaseUpdated(BaseEvent):
+    """A person acted on a joint case: assigned a lead agency, added a note, closed or reopened it."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.CASE_UPDATE
+
+    case_id: Text
+    action: CaseAction
+    lead_agency: AgencyCode | None = None
+    note: str | None = None
+    new_status: CaseStatus | None = None
+    actor: Text
+    actor_agency: AgencyCode
+
+    @model_validator(mode="after")
+    def _action_rules(self) -> Self:
+        if self.action is CaseAction.ASSIGN_LEAD and self.lead_agency is None:
+            raise FieldCheckError("lead_agency", "ASSIGN_LEAD needs the lead agency's code")
+        return self
+
+
+# --------------------------------------------------------------------------- registries and helpers
+
+EVENT_MODELS: tuple[type[BaseEvent], ...] = (
+    InspectionRecorded,
+    ViolationRecorded,
+    TaxAnomalyDetected,
+    ConsumerComplaintFiled,
+    PaymentBlockRequested,
+    PaymentBlockStatusChanged,
+    JointCaseAlert,
+    CaseUpdated,
+)
+MODELS: dict[str, type[BaseEvent]] = {m.EVENT_TYPE.record_name: m for m in EVENT_MODELS}
+"""Event models by Avro record name."""
+
+RECORD_MODELS: dict[str, type[Record]] = {
+    **{
+        m.__name__: m
+        for m in (
+            EventHeader,
+            SellerRef,
+            BankAccount,
+            EWallet,
+            ShopHandle,
+            LegalBasis,
+            BlockTarget,
+            TargetStatus,
+            RuleHit,
+            Evidence,
+            WithheldCount,
+        )
+    },
+    **MODELS,
+}
+"""Every Avro record (events and nested types) by record name."""
+
+ENUMS: dict[str, type[StrEnum]] = {
+    e.__name__: e
+    for e in (
+        SharingLevel,
+        Platform,
+        ViolationCategory,
+        ProductCategory,
+        InspectionType,
+        InspectionOutcome,
+        TaxAnomalyKind,
+        ComplaintChannel,
+        BlockAction,
+        BlockTargetKind,
+        BlockScope,
+        BlockStatus,
+        TargetState,
+        CaseStatus,
+        Severity,
+        CaseAction,
+    )
+}
+"""Every Avro enum by name."""
+
+
+def model_for(key_or_record_name: str) -> type[BaseEvent]:
+    """The event model for a record name (``ViolationRecorded``) or an event type key (``violation``)."""
+    if key_or_record_name in MODELS:
+        return MODELS[key_or_record_name]
+    if key_or_record_name in event_types.BY_KEY:
+        return MODELS[event_types.BY_KEY[key_or_record_name].record_name]
+    raise KeyError(
+        f"unknown event type {key_or_record_name!r}; expected a key ({', '.join(event_types.BY_KEY)}) "
+        f"or a record name ({', '.join(MODELS)})"
+    )
+
+
+def new_header(
+    agency: str,
+    *,
+    source_system: str,
+    province_code: str,
+    occurred_at: datetime,
+    commune_code: str | None = None,
+    district_code: str | None = None,
+    source_record_id: str | None = None,
+    sharing: SharingLevel = SharingLevel.AMBER,
+    event_id: uuid.UUID | str | None = None,
+    recorded_at: datetime | None = None,
+) -> EventHeader:
+    """A validated header: a fresh uuid4 event_id (unless given), recorded_at = now, schema_version 1."""
+    return EventHeader.model_validate(
+        {
+            "event_id": event_id if event_id is not None else uuid.uuid4(),
+            "occurred_at": occurred_at,
+            "recorded_at": recorded_at if recorded_at is not None else utcnow(),
+            "agency": agency,
+            "source_system": source_system,
+            "province_code": province_code,
+            "commune_code": commune_code,
+            "district_code": district_code,
+            "source_record_id": source_record_id,
+            "schema_version": 1,
+            "sharing": sharing,
+        }
+    )
+
+
+__all__ = [
+    "CLOCK_SKEW",
+    "ENUMS",
+    "EVENT_MODELS",
+    "MODELS",
+    "RECORD_MODELS",
+    "BankAccount",
+    "BaseEvent",
+    "BlockAction",
+    "BlockScope",
+    "BlockStatus",
+    "BlockTarget",
+    "BlockTargetKind",
+    "CaseAction",
+    "CaseStatus",
+    "CaseUpdated",
+    "ComplaintChannel",
+    "ConsumerComplaintFiled",
+    "EWallet",
+    "EventHeader",
+    "Evidence",
+    "InspectionOutcome",
+    "InspectionRecorded",
+    "InspectionType",
+    "JointCaseAlert",
+    "LegalBasis",
+    "PaymentBlockRequested",
+    "PaymentBlockStatusChanged",
+    "Platform",
+    "ProductCategory",
+    "Record",
+    "RuleHit",
+    "SellerEvent",
+    "SellerRef",
+    "Severity",
+    "SharingLevel",
+    "ShopHandle",
+    "TargetState",
+    "TargetStatus",
+    "TaxAnomalyDetected",
+    "TaxAnomalyKind",
+    "ViolationCategory",
+    "ViolationRecorded",
+    "WithheldCount",
+    "model_for",
+    "new_header",
+    "utcnow",
+]

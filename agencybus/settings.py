@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
 
     # --- Kafka ---------------------------------------------------------------
-    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
     sasl_username: str | None = None
@@ -38,51 +40,116 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, le=10, description="Replication factor (3 in production)")
     session_timeout_ms: int = Field(6000, ge=1000, description="Consumer group session timeout")
     heartbeat_interval_ms: int = Field(1000, ge=100, description="Consumer group heartbeat interval")
+    kafka_bootstrap_timeout_ms: int = Field(
+        10_000, ge=100, description="How long a Kafka client waits for a first broker when it is created"
+    )
 
     # --- Where and who -------------------------------------------------------
     province_code: str = Field("38", description="Province this deployment serves (2-digit code, 2025 list)")
-    data_dir: Path = Field(Path(".agencybus"), description="Local state: outboxes, RocksDB tables, SQLite files, keys")
-    database_url: str | None = Field(None, description="SQLAlchemy URL for the consumers' stores; SQLite under data_dir if unset")
-    communes_file: Path | None = Field(None, description="CSV of the province's communes/wards (code,name,kind)")
+    data_dir: Path = Field(
+        Path(".agencybus"), description="Local state: outboxes, RocksDB tables, SQLite files, keys"
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL for the consumers' stores; SQLite under data_dir if unset"
+    )
+    communes_file: Path | None = Field(
+        None, description="CSV of the province's communes/wards (code,name,kind)"
+    )
+    agencies_file: Path | None = Field(
+        None,
+        description="Agency registry YAML of this deployment; schemas/reference/agencies.yaml if unset "
+        "(read by schemas.reference from the same variable, so every process agrees)",
+    )
 
     # --- Logs and metrics ----------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_port: int = Field(0, ge=0, le=65535, description="Port for /metrics; 0 disables the endpoint")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the /metrics endpoint binds (0.0.0.0 to expose it)"
+    )
 
     # --- Producers: SDK, outbox, gateway ------------------------------------
-    keys_dir: Path | None = Field(None, description="Directory of Ed25519 keys (private keys of this host, keyring of public keys); data_dir/keys if unset")
-    outbox_flush_interval_s: float = Field(2.0, gt=0, description="How often the outbox flusher retries delivery")
+    keys_dir: Path | None = Field(
+        None,
+        description="Ed25519 keys (this host's private keys, keyring of public keys); data_dir/keys if unset",
+    )
+    outbox_flush_interval_s: float = Field(
+        2.0, gt=0, description="How often the outbox flusher retries delivery"
+    )
+    publish_timeout_s: float = Field(
+        10.0, gt=0, description="Longest a publish waits for the broker before the event goes to the outbox"
+    )
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8080, ge=0, le=65535)
-    gateway_keys_file: Path | None = Field(None, description="Hashed per-agency API keys (YAML); data_dir/gateway-keys.yaml if unset")
+    gateway_keys_file: Path | None = Field(
+        None, description="Hashed per-agency API keys (YAML); data_dir/gateway-keys.yaml if unset"
+    )
     gateway_max_body_bytes: int = Field(1_048_576, ge=1024)
     gateway_rate_limit_per_minute: int = Field(600, ge=1)
 
     # --- Processors ----------------------------------------------------------
-    processor_store: str = Field("rocksdb://", description="faust table store: rocksdb:// (default) or memory:// (tests)")
+    processor_store: str = Field(
+        "rocksdb://", description="faust table store: rocksdb:// (default) or memory:// (tests)"
+    )
     processor_web_port: int = Field(6066, ge=0, le=65535, description="faust web port of this worker")
-    rules_path: Path | None = Field(None, description="Correlation rules YAML; processors/rules.yaml if unset")
-    warninglist_path: Path | None = Field(None, description="Tokens that never link sellers; processors/warninglist.yaml if unset")
-    identity_hmac_secret: SecretStr | None = Field(None, description="If set, identity tokens are keyed-hashed in processor state")
-    hot_token_limit: int = Field(20, ge=1, description="A token seen with more distinct clusters stops linking")
+    rules_path: Path | None = Field(
+        None, description="Correlation rules YAML; processors/rules.yaml if unset"
+    )
+    warninglist_path: Path | None = Field(
+        None, description="Tokens that never link sellers; processors/warninglist.yaml if unset"
+    )
+    identity_hmac_secret: SecretStr | None = Field(
+        None, description="If set, identity tokens are keyed-hashed in processor state"
+    )
+    hot_token_limit: int = Field(
+        20, ge=1, description="A token seen with more distinct clusters stops linking"
+    )
 
     # --- State Bank branch service ------------------------------------------
     bank_branch: str = Field("NHNN-KV10", description="State Bank regional branch code of this service")
-    bank_provinces: list[str] = Field(default_factory=lambda: ["38"], description="Province codes the branch serves (JSON list)")
-    bank_allowed_agencies: list[str] = Field(default_factory=lambda: ["CA", "QLTT", "SCT"], description="Agencies allowed to request payment blocks")
-    bank_sla_hours: float = Field(24.0, gt=0, description="Hours the bank has to act before a request is overdue")
+    bank_provinces: list[str] = Field(
+        default_factory=lambda: ["38"], description="Province codes the branch serves (JSON list)"
+    )
+    bank_allowed_agencies: list[str] = Field(
+        default_factory=lambda: ["CA", "QLTT", "SCT"],
+        description="Agencies allowed to request payment blocks",
+    )
+    bank_sla_hours: float = Field(
+        24.0, gt=0, description="Hours the bank has to act before a request is overdue"
+    )
     bank_sink: Literal["file", "webhook"] = "file"
     bank_webhook_url: str | None = None
     bank_web_port: int = Field(8081, ge=0, le=65535)
     bank_users_file: Path | None = None
+    bank_consumer_group: str = Field(
+        "state-bank", description="Consumer group of the bank service on the request topic"
+    )
+    bank_sweep_interval_s: float = Field(
+        30.0, gt=0, description="How often the bank service runs its expiry/SLA sweep"
+    )
+    bank_max_poll_records: int = Field(
+        500, ge=1, le=10_000, description="Requests the bank service stores per ledger transaction"
+    )
+    bank_wallet_providers: dict[str, str] = Field(
+        default_factory=lambda: {
+            "momo": "MoMo (M_Service)",
+            "zalopay": "ZaloPay (VNG)",
+            "vnpay": "VNPAY",
+            "shopeepay": "ShopeePay (AirPay)",
+            "viettelmoney": "Viettel Money (Viettel Digital)",
+        },
+        description="E-wallet providers the branch can instruct (JSON object provider -> institution)",
+    )
 
     # --- Steering committee dashboard and forwarder -------------------------
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(8000, ge=0, le=65535)
     dashboard_users_file: Path | None = None
     session_ttl_minutes: int = Field(480, ge=1)
-    session_secret: SecretStr | None = Field(None, description="Cookie signing secret; generated under data_dir if unset")
+    session_secret: SecretStr | None = Field(
+        None, description="Cookie signing secret; generated under data_dir if unset"
+    )
 
     @field_validator("province_code")
     @classmethod
@@ -105,7 +172,7 @@ class Settings(BaseSettings):
         return self.keys_dir or self.data_dir / "keys"
 
     def sqlite_url(self, name: str) -> str:
-        """Database URL for a consumer store called ``name`` (SQLite under data_dir unless database_url is set)."""
+        """Database URL for the consumer store ``name`` (SQLite under data_dir unless database_url is set)."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / f'{name}.db').resolve()}"
@@ -120,5 +187,7 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
             var = f"{ENV_PREFIX}{field.split('.')[0].upper()}"
-            problems.append(f"{var}: {err['msg']} (found {err.get('input')!r})")
+            reason = err["msg"].removeprefix("Value error, ")
+            found = "" if "found" in reason else f" (found {err.get('input')!r})"
+            problems.append(f"{var}: {reason}{found}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None

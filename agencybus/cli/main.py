@@ -7,15 +7,20 @@ so this package never imports a role.
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import entry_points
 
 import typer
+
+from agencybus.cli.common import EXIT_CONFIG
+from agencybus.settings import SettingsError
 
 app = typer.Typer(
     name="agencybus",
     help="AgencyBus: the inter-agency event bus against counterfeit goods in e-commerce.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets (passwords, API keys)
 )
 
 
@@ -32,9 +37,15 @@ def _register_role_commands() -> None:
 
 
 def main() -> None:
-    _register_runtime_commands()
-    _register_role_commands()
-    app()
+    try:
+        _register_runtime_commands()
+        _register_role_commands()
+        app()
+    except SettingsError as exc:
+        # A bad AGENCYBUS_* value from any verb (this package's or a role's): the variable and
+        # the reason, no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,111 @@
+"""Shared fixtures: one embedded broker per session, settings pointing at it, a fresh PostgreSQL schema.
+
+The broker is shared by the whole session and its topics are not empty: use unique
+consumer group ids (``tests.helpers.unique_group``) and assert only on the event_ids
+your test produced (``tests.helpers.wait_for_event_ids`` / ``consume_until``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from agencybus.broker import EmbeddedBroker
+from agencybus.kafka import ensure_topics
+from agencybus.settings import ENV_PREFIX, Settings, load_settings
+from tests.helpers import tansu_processes
+
+PG_HOST = "127.0.0.1"
+PG_PORT = 5432
+PG_DATABASE = "test"
+PG_USERS = ("root", "postgres")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_leftover_broker() -> Iterator[None]:
+    """Fail the session if any test left a Tansu process of ours running."""
+    yield
+    leftovers = tansu_processes()
+    for pid, _ in leftovers:  # stop them anyway so the machine stays clean
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+    assert not leftovers, f"Tansu processes left running by the tests: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """The session's embedded broker, with every catalog topic created."""
+    embedded = EmbeddedBroker(log_dir=tmp_path_factory.mktemp("broker"))
+    embedded.start()
+    try:
+        ensure_topics(Settings(bootstrap_servers=embedded.bootstrap_servers))
+        yield embedded
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove AGENCYBUS_* variables of the developer's shell so tests see only what they set."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker, tmp_path: Path, clean_env: None) -> Settings:
+    """Settings of a process talking to the session broker, with its own data_dir, metrics off."""
+    return load_settings(bootstrap_servers=broker.bootstrap_servers, data_dir=tmp_path, metrics_port=0)
+
+
+@pytest.fixture(scope="session")
+def _pg_user() -> str:
+    """A PostgreSQL role that can connect to the test database, or skip with the reason."""
+    import psycopg
+
+    errors = []
+    for user in PG_USERS:
+        try:
+            with psycopg.connect(
+                host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, connect_timeout=3
+            ):
+                return user
+        except psycopg.Error as exc:
+            errors.append(f"{user}: {str(exc).strip()}")
+    pytest.skip(
+        f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (database {PG_DATABASE}): {'; '.join(errors)}"
+    )
+
+
+@pytest.fixture
+def pg_url(_pg_user: str) -> Iterator[str]:
+    """A SQLAlchemy URL (psycopg 3) whose search_path is a fresh schema, dropped after the test."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=_pg_user, autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        options = quote(f"-csearch_path={schema}", safe="")
+        # application_name tags the test's connections so teardown can end any the test left open.
+        yield (
+            f"postgresql+psycopg://{_pg_user}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+            f"?options={options}&application_name={schema}"
+        )
+    finally:
+        with psycopg.connect(
+            host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=_pg_user, autocommit=True
+        ) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                (schema,),
+            )
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -1,9 +1,232 @@
-"""CLI verbs of this role, registered on the ``agencybus`` command through an entry point."""
+"""CLI verbs of the agency adapters: ``publish``, ``outbox``, ``gateway``, ``simulate``."""
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from agencybus.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def publish(
+    file: Annotated[
+        Path, typer.Argument(help="CSV (header row, UTF-8) or JSON Lines file.", exists=True, dir_okay=False)
+    ],
+    agency: Annotated[str, typer.Option("--agency", help="Your agency code (header.agency), e.g. QLTT.")],
+    event_type: Annotated[
+        str,
+        typer.Option(
+            "--type", help="inspection, violation, tax-anomaly, complaint or payment-block-request."
+        ),
+    ],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (default: from the file suffix).")
+    ] = None,
+    source_system: Annotated[
+        str | None,
+        typer.Option("--source-system", help="header.source_system (default: file-import:<file name>)."),
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Import a file of events: validate every row, publish good ones, bad rows go to <name>.rejects.csv."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from producers.file_import import FileFormatError, import_file
+    from producers.publisher import Publisher, PublishError
+
+    settings = _settings()
+    try:
+        publisher = Publisher(agency, settings)
+    except PublishError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    size = file.stat().st_size
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        disable=not progress or size < 256 * 1024,
+        transient=True,
+    )
+    try:
+        with bar:
+            task = bar.add_task(file.name, total=size)
+            summary = import_file(
+                file,
+                publisher,
+                event_type,
+                fmt=fmt,
+                source_system=source_system,
+                on_progress=lambda n: bar.advance(task, n),
+            )
+    except FileFormatError as exc:
+        typer.echo(f"error: {file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        publisher.close()
+    for line in summary.lines():
+        typer.echo(line)
+    if summary.queued:
+        typer.echo(
+            "queued events are delivered by `agencybus outbox flush` or the next publish when the bus is back"
+        )
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
+outbox_app = typer.Typer(
+    help="The durable outbox of events not yet acknowledged by the bus.", no_args_is_help=True
+)
+
+
+@outbox_app.command("status")
+def outbox_status(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data dir (default AGENCYBUS_DATA_DIR).")
+    ] = None,
+) -> None:
+    """Pending events and the age of the oldest, per outbox (one per agency SDK user, one for the gateway)."""
+    from producers.outbox import Outbox, outbox_files
+
+    directory = data_dir or _settings().data_dir
+    files = outbox_files(directory)
+    if not files:
+        typer.echo(f"no outbox under {directory}")
+        return
+    now = time.time()
+    typer.echo(f"{'outbox':<12} {'pending':>8} {'oldest age':>12} {'delivered':>10}  last error")
+    for path in files:
+        box = Outbox(path)
+        try:
+            st = box.status()
+        finally:
+            box.close()
+        age = st.oldest_age_s(now)
+        age_text = "-" if age is None else f"{age:.0f} s"
+        typer.echo(
+            f"{path.stem:<12} {st.pending:>8} {age_text:>12} {st.delivered:>10}  {st.last_error or ''}"
+        )
+
+
+@outbox_app.command("flush")
+def outbox_flush(
+    name: Annotated[str, typer.Argument(help="Outbox name: an agency code, or 'gateway'.")],
+) -> None:
+    """Deliver what an outbox holds now, in order; stops at the first failure."""
+    from producers.publisher import Delivery
+
+    delivery = Delivery(_settings(), name, start_flusher=False)
+    try:
+        sent = delivery.flush_outbox(retry_now=True)
+        left = delivery.outbox.pending_count()
+    finally:
+        delivery.close()
+    typer.echo(f"delivered {sent}, still pending {left}")
+    if left:
+        raise typer.Exit(1)
+
+
+gateway_app = typer.Typer(
+    help="The HTTP ingest gateway for agencies' own systems.", invoke_without_command=True
+)
+
+
+HostOption = Annotated[str | None, typer.Option("--host", help="Bind address (AGENCYBUS_GATEWAY_HOST).")]
+PortOption = Annotated[int | None, typer.Option("--port", help="Port (AGENCYBUS_GATEWAY_PORT).")]
+
+
+@gateway_app.callback()
+def gateway_main(ctx: typer.Context, host: HostOption = None, port: PortOption = None) -> None:
+    """Serve the HTTP ingest gateway (`agencybus gateway`), or manage its API keys."""
+    if ctx.invoked_subcommand is None:
+        gateway_serve(host=host, port=port)
+
+
+@gateway_app.command("serve")
+def gateway_serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Serve POST /v1/events/{type} and .../batch, /healthz, /readyz, /metrics and /openapi.json."""
+    import uvicorn
+
+    from producers.gateway.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    uvicorn.run(app, host=host or settings.gateway_host, port=port or settings.gateway_port, log_level="info")
+
+
+@gateway_app.command("add-key")
+def gateway_add_key(
+    agency: Annotated[str, typer.Option("--agency", help="Agency the key authenticates, e.g. THUE.")],
+    label: Annotated[str, typer.Option("--label", help="Free text: which system uses the key.")] = "",
+) -> None:
+    """Create an API key for an agency; it is printed once, only its hash is stored."""
+    from producers.gateway.keys import KeyStore
+    from producers.publisher import known_agencies
+
+    settings = _settings()
+    registry = known_agencies()
+    if registry is not None and agency not in registry:
+        typer.echo(
+            f"error: unknown agency {agency!r}; the registry has: {', '.join(sorted(registry))}", err=True
+        )
+        raise typer.Exit(2)
+    store = KeyStore(settings.gateway_keys_file or settings.data_dir / "gateway-keys.yaml")
+    key = store.add(agency, label)
+    typer.echo(key)
+    typer.echo(f"(stored hashed in {store.path}; this is the only time the key is shown)", err=True)
+
+
+def simulate(
+    rate: Annotated[
+        float, typer.Option("--rate", help="Events per second to publish (0: as fast as possible).")
+    ] = 200,
+    duration: Annotated[
+        float, typer.Option("--duration", help="Seconds of traffic (events = rate × duration).")
+    ] = 60,
+    sellers: Annotated[int, typer.Option("--sellers", help="Number of distinct sellers.")] = 5000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same events (ids, times, sellers).")] = 1,
+    start: Annotated[
+        datetime | None, typer.Option("--start", help="occurred_at of the first event (default 2025-08-01).")
+    ] = None,
+    truth: Annotated[Path | None, typer.Option("--truth", help="Write the ground truth JSON here.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Generate and write the truth, publish nothing.")
+    ] = False,
+) -> None:
+    """Publish realistic synthetic traffic from every agency, with planted cross-agency cases."""
+    from producers.simulator import DEFAULT_START, generate, publish_scenario, write_truth
+
+    settings = _settings()
+    scenario = generate(seed=seed, sellers=sellers, events=int(rate * duration), start=start or DEFAULT_START)
+    if truth is not None:
+        write_truth(scenario, truth)
+        typer.echo(f"ground truth written to {truth}")
+    if dry_run:
+        typer.echo(f"generated {len(scenario.events)} events (dry run, nothing published)")
+        return
+    stats = publish_scenario(scenario, settings, rate=rate)
+    typer.echo(
+        f"published {stats['delivered']} events, queued {stats['queued']}, duplicates {stats['duplicates']} "
+        f"in {stats['seconds']:.1f} s"
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this role's verb groups to the main app."""
+    app.command("publish")(publish)
+    app.add_typer(outbox_app, name="outbox")
+    app.add_typer(gateway_app, name="gateway")
+    app.command("simulate")(simulate)

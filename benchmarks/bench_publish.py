@@ -1,0 +1,163 @@
+"""SDK publish throughput next to raw kafka-python producing the same bytes, and gateway batch throughput.
+
+Run: ``.venv/bin/python -m benchmarks.bench_publish [--events 20000] [--rounds 3]``
+
+Starts its own embedded broker (Tansu) on a free port. Every figure is acks=all with the
+idempotent, gzip-compressing producer of ``agencybus.kafka.make_producer``:
+
+* raw: kafka-python sends pre-encoded values (the SDK's own bytes, keys and headers), then flush;
+* SDK: ``Publisher.publish_many`` on event models in batches of 1,000: agency check, key,
+  encoding, CloudEvents headers, the outbox's dedupe lookup, send, wait for acks, and the
+  delivered record in SQLite;
+* gateway: HTTP POST of JSON batches of 500 to ``/v1/events/violation/batch`` on a real uvicorn
+  server (validation of each event by the pydantic model included).
+
+Raw and SDK rounds alternate so both see the same broker state; the best round of each is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from agencybus.broker import EmbeddedBroker
+from agencybus.kafka import ensure_topics, make_producer
+from agencybus.settings import Settings, load_settings
+from producers.gateway.app import create_app
+from producers.publisher import Delivery, Publisher
+from producers.simulator import generate
+from schemas.models import BaseEvent, ViolationRecorded
+
+BATCH = 20000
+
+
+def _events(seed: int, count: int) -> list[BaseEvent]:
+    """Agency events (no payment-block requests: signing is measured separately by nobody here)."""
+    scenario = generate(seed=seed, sellers=max(100, count // 4), events=count + count // 10)
+    return [e for e in scenario.events if e.EVENT_TYPE.key != "payment-block-request"][:count]
+
+
+def bench_raw(settings: Settings, prepared: list[Any]) -> float:
+    producer = make_producer(settings)
+    try:
+        start = time.perf_counter()
+        for ev in prepared:
+            producer.send(ev.topic, key=ev.key, value=ev.value, headers=ev.headers)
+        producer.flush()
+        return len(prepared) / (time.perf_counter() - start)
+    finally:
+        producer.close()
+
+
+def bench_sdk(settings: Settings, events: list[BaseEvent]) -> float:
+    """One producer and outbox for all agencies (as an integration host or the gateway runs it)."""
+    by_agency: dict[str, list[BaseEvent]] = {}
+    for e in events:
+        by_agency.setdefault(e.header.agency, []).append(e)
+    delivery = Delivery(settings, "bench", start_flusher=False)
+    publishers = {a: Publisher(a, settings, delivery=delivery) for a in by_agency}
+    try:
+        delivery.producer(retry_now=True)  # connect outside the timed part, as raw does in make_producer
+        start = time.perf_counter()
+        delivered = 0
+        for agency, mine in by_agency.items():
+            for i in range(0, len(mine), BATCH):
+                receipts = publishers[agency].publish_many(mine[i : i + BATCH])
+                delivered += sum(r.delivered for r in receipts)
+        elapsed = time.perf_counter() - start
+        assert delivered == len(events), f"only {delivered} of {len(events)} delivered"
+        return len(events) / elapsed
+    finally:
+        delivery.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_gateway(settings: Settings, events: list[ViolationRecorded], batch: int = 500) -> float:
+    gw_settings = settings.model_copy(
+        update={"gateway_rate_limit_per_minute": 100_000, "gateway_max_body_bytes": 16 * 1024 * 1024}
+    )
+    app = create_app(gw_settings)
+    key = app.state.gateway.keys.add("QLTT")
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    bodies = [
+        json.dumps([e.model_dump(mode="json") for e in events[i : i + batch]]).encode()
+        for i in range(0, len(events), batch)
+    ]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            start = time.perf_counter()
+            for body in bodies:
+                response = client.post("/v1/events/violation/batch", content=body, headers=headers)
+                assert response.status_code == 202, response.text[:500]
+            return len(events) / (time.perf_counter() - start)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--gateway-events", type=int, default=5_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(log_dir=Path(tmp) / "broker") as broker:
+        settings = load_settings(
+            bootstrap_servers=broker.bootstrap_servers, data_dir=Path(tmp), metrics_port=0
+        )
+        ensure_topics(settings)
+        raw_rates, sdk_rates = [], []
+        for r in range(args.rounds):
+            events = _events(seed=100 + r, count=args.events)
+            with Publisher("QLTT", settings, start_flusher=False) as helper:
+                prepared = [
+                    Publisher(e.header.agency, settings, delivery=helper.delivery).prepare(e) for e in events
+                ]
+            raw_rates.append(bench_raw(settings, prepared))
+            sdk_rates.append(bench_sdk(settings, _events(seed=1000 + r, count=args.events)))
+            print(
+                f"round {r + 1}: raw {raw_rates[-1]:,.0f} ev/s, SDK {sdk_rates[-1]:,.0f} ev/s "
+                f"({sdk_rates[-1] / raw_rates[-1]:.0%})",
+                flush=True,
+            )
+        violations = [
+            e
+            for e in generate(seed=7, sellers=args.gateway_events * 3, events=args.gateway_events * 6).events
+            if isinstance(e, ViolationRecorded)
+        ]
+        violations = [
+            e.model_copy(update={"header": e.header.model_copy(update={"agency": "QLTT"})})
+            for e in violations
+        ]
+        gateway_rate = bench_gateway(settings, violations[: args.gateway_events])
+    raw, sdk = max(raw_rates), max(sdk_rates)
+    print(f"raw kafka-python: {raw:,.0f} events/s (best of {args.rounds})")
+    print(f"SDK publish_many: {sdk:,.0f} events/s (best of {args.rounds})")
+    print(f"SDK / raw: {sdk / raw:.0%} (target >= 75%)")
+    sent = len(violations[: args.gateway_events])
+    print(f"gateway batch (500/request, {sent} events): {gateway_rate:,.0f} events/s")
+
+
+if __name__ == "__main__":
+    main()

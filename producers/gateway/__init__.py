@@ -1,0 +1,1 @@
+"""HTTP ingest gateway: agencies' own systems (.NET, Java, PHP) publish over HTTP with an API key."""

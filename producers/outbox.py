@@ -1,0 +1,262 @@
+"""The durable outbox: events the broker has not acknowledged yet, kept in SQLite under the data dir.
+
+Why SQLite: one file per adapter process, crash-safe (WAL, synchronous=FULL), readable with
+any SQLite tool when an operator needs to look. Rows are delivered strictly in ``seq`` order
+and a flush stops at the first failure, so the order of one seller's events (one Kafka key)
+is the order the agency handed them over. The same file remembers which event_ids were
+delivered, so handing the same event over again (a re-import) sends nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+OUTBOX_DIR = "outbox"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT NOT NULL UNIQUE,
+    topic        TEXT NOT NULL,
+    key          BLOB,
+    value        BLOB NOT NULL,
+    headers      TEXT NOT NULL,
+    agency       TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    enqueued_at  REAL NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT
+);
+CREATE TABLE IF NOT EXISTS delivered (
+    event_id      TEXT PRIMARY KEY,
+    topic         TEXT NOT NULL,
+    partition     INTEGER,
+    offset        INTEGER,
+    delivered_at  REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+_IN_CHUNK = 500  # SQLite's default limit on bound parameters is 999
+
+
+@dataclass(frozen=True)
+class OutboundEvent:
+    """One encoded event ready for Kafka: what the outbox stores and the producer sends."""
+
+    event_id: str
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    agency: str
+    event_type: str
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    event: OutboundEvent
+    enqueued_at: float
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Delivered:
+    event_id: str
+    topic: str
+    partition: int | None
+    offset: int | None
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    path: Path
+    pending: int
+    oldest_enqueued_at: float | None
+    delivered: int
+    last_error: str | None
+    attempts_of_oldest: int
+
+    def oldest_age_s(self, now: float | None = None) -> float | None:
+        if self.oldest_enqueued_at is None:
+            return None
+        return max(0.0, (now if now is not None else time.time()) - self.oldest_enqueued_at)
+
+
+def _dump_headers(headers: Sequence[tuple[str, bytes]]) -> str:
+    return json.dumps([[k, base64.b64encode(v).decode("ascii")] for k, v in headers])
+
+
+def _load_headers(text: str) -> list[tuple[str, bytes]]:
+    return [(k, base64.b64decode(v)) for k, v in json.loads(text)]
+
+
+def outbox_path(data_dir: Path, name: str) -> Path:
+    """File of the outbox called ``name`` (an agency code, or ``gateway``)."""
+    return data_dir / OUTBOX_DIR / f"{name}.db"
+
+
+def outbox_files(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / OUTBOX_DIR).glob("*.db"))
+
+
+class Outbox:
+    """A SQLite outbox file; thread-safe (one connection behind a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ writing
+
+    def enqueue(self, events: Iterable[OutboundEvent], *, error: str | None = None) -> list[str]:
+        """Append events behind every pending one; returns the event_ids added (not already queued)."""
+        now = time.time()
+        added: list[str] = []
+        with self._tx() as db:
+            for ev in events:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO outbox (event_id, topic, key, value, headers, agency, event_type, "
+                    "enqueued_at, attempts, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        ev.event_id,
+                        ev.topic,
+                        ev.key,
+                        ev.value,
+                        _dump_headers(ev.headers),
+                        ev.agency,
+                        ev.event_type,
+                        now,
+                        1 if error else 0,
+                        error,
+                    ),
+                )
+                if cur.rowcount:
+                    added.append(ev.event_id)
+        return added
+
+    def record_delivered(self, items: Iterable[Delivered], *, from_outbox: bool = True) -> None:
+        """Remember delivered events; drop them from the pending rows if they came ``from_outbox``."""
+        now = time.time()
+        rows = [(d.event_id, d.topic, d.partition, d.offset, now) for d in items]
+        if not rows:
+            return
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO delivered (event_id, topic, partition, offset, delivered_at) "
+                "VALUES (?,?,?,?,?)",
+                rows,
+            )
+            if from_outbox:
+                db.executemany("DELETE FROM outbox WHERE event_id = ?", [(r[0],) for r in rows])
+
+    def record_failure(self, seq: int, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?", (error, seq)
+            )
+
+    # ------------------------------------------------------------------ reading
+
+    def peek(self, limit: int = 500) -> list[OutboxRow]:
+        """The oldest ``limit`` pending rows, in delivery order."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT seq, event_id, topic, key, value, headers, agency, event_type, enqueued_at, "
+                "attempts, last_error FROM outbox ORDER BY seq LIMIT ?",
+                (limit,),
+            )
+            rows = cur.fetchall()
+        return [
+            OutboxRow(
+                seq=r[0],
+                event=OutboundEvent(
+                    event_id=r[1],
+                    topic=r[2],
+                    key=r[3],
+                    value=r[4],
+                    headers=_load_headers(r[5]),
+                    agency=r[6],
+                    event_type=r[7],
+                ),
+                enqueued_at=r[8],
+                attempts=r[9],
+                last_error=r[10],
+            )
+            for r in rows
+        ]
+
+    def has_pending(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def known(self, event_ids: Sequence[str]) -> dict[str, Delivered | None]:
+        """Which of ``event_ids`` were delivered (their Delivered) or are pending (None)."""
+        found: dict[str, Delivered | None] = {}
+        with self._lock:
+            for start in range(0, len(event_ids), _IN_CHUNK):
+                chunk = list(event_ids[start : start + _IN_CHUNK])
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    f"SELECT event_id, topic, partition, offset FROM delivered WHERE event_id IN ({marks})",
+                    chunk,
+                ):
+                    found[row[0]] = Delivered(row[0], row[1], row[2], row[3])
+                for row in self._db.execute(
+                    f"SELECT event_id FROM outbox WHERE event_id IN ({marks})", chunk
+                ):
+                    found.setdefault(row[0], None)
+        return found
+
+    def status(self) -> OutboxStatus:
+        with self._lock:
+            pending, oldest = self._db.execute("SELECT count(*), min(enqueued_at) FROM outbox").fetchone()
+            delivered = self._db.execute("SELECT count(*) FROM delivered").fetchone()[0]
+            head = self._db.execute("SELECT attempts, last_error FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        return OutboxStatus(
+            path=self.path,
+            pending=int(pending),
+            oldest_enqueued_at=oldest,
+            delivered=int(delivered),
+            last_error=head[1] if head else None,
+            attempts_of_oldest=int(head[0]) if head else 0,
+        )
+
+    def prune_delivered(self, older_than_s: float) -> int:
+        """Forget delivered event_ids older than ``older_than_s`` (older re-imports publish again)."""
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM delivered WHERE delivered_at < ?", (time.time() - older_than_s,))
+            return int(cur.rowcount)

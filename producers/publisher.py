@@ -1,0 +1,494 @@
+"""The agency SDK: ``Publisher(agency=..., settings=...)`` puts validated, signed, encoded events on the bus.
+
+An agency script calls ``publish(event)`` or ``publish_many(events)`` and gets a ``Receipt`` per
+event: delivered (topic, partition, offset), queued in the durable outbox (the broker was
+unreachable; a background flusher delivers it later, in order), or a duplicate of an event_id
+already handed over (nothing sent). Nothing handed over is lost: an event is either
+acknowledged by every in-sync replica or on disk in the outbox.
+
+Ordering: while the outbox holds anything, new events go behind it, and the outbox is
+delivered strictly in order, so one seller's events (one Kafka key) arrive in the order given.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import structlog
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from agencybus.kafka import make_producer
+from agencybus.settings import Settings, load_settings
+from agencybus.signing import load_signer, sign_record
+from producers import metrics
+from producers.outbox import Delivered, OutboundEvent, Outbox, OutboxStatus, outbox_path
+from schemas import catalog, codec, topics
+from schemas.event_types import ALL as ALL_EVENT_TYPES
+from schemas.event_types import PAYMENT_BLOCK_REQUEST, PAYMENT_BLOCK_STATUS, EventType
+from schemas.identity import primary_token
+from schemas.models import BaseEvent
+
+log = structlog.get_logger("producers.publisher")
+
+SIGNED_TYPES = {PAYMENT_BLOCK_REQUEST.key, PAYMENT_BLOCK_STATUS.key}
+_TOPICS = {t.key: topics.topic_for(t.key).name for t in ALL_EVENT_TYPES}
+
+
+class PublishError(ValueError):
+    """An event cannot be published as given (wrong agency, no seller identifier, no signing key...)."""
+
+
+class AgencyMismatch(PublishError):
+    """The event names another agency than the publisher's own."""
+
+
+class SigningKeyMissing(PublishError):
+    """A payment-block request cannot be signed: this host has no private key for the agency."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What happened to one event handed to the publisher."""
+
+    event_id: str
+    topic: str
+    partition: int | None = None
+    offset: int | None = None
+    queued: bool = False
+    duplicate: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return not self.queued and not self.duplicate
+
+    def as_dict(self) -> dict[str, Any]:
+        status = "duplicate" if self.duplicate else "queued" if self.queued else "delivered"
+        return {
+            "event_id": self.event_id,
+            "status": status,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+        }
+
+
+def _tally(events: Iterable[OutboundEvent]) -> Counter[tuple[str, str]]:
+    return Counter((e.agency, e.event_type) for e in events)
+
+
+def _count(counter: Any, events: Iterable[OutboundEvent]) -> None:
+    for (agency, event_type), n in _tally(events).items():
+        counter.labels(agency=agency, type=event_type).inc(n)
+
+
+class Delivery:
+    """One Kafka producer, one durable outbox and its flusher thread; shared by the publishers of a process.
+
+    ``name`` names the outbox file (``<data_dir>/outbox/<name>.db``); one process owns one outbox.
+    """
+
+    def __init__(self, settings: Settings, name: str, *, start_flusher: bool = True) -> None:
+        self.settings = settings
+        self.name = name
+        self.outbox = Outbox(outbox_path(settings.data_dir, name))
+        self._producer: KafkaProducer | None = None
+        self._producer_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._last_connect_failure = 0.0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._update_depth()
+        if start_flusher:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name=f"outbox-flusher-{name}", daemon=True
+            )
+            self._flusher.start()
+
+    # ------------------------------------------------------------------ producer lifecycle
+
+    def _producer_overrides(self) -> dict[str, Any]:
+        """Short timeouts: an agency script must not hang a minute; the outbox takes over instead."""
+        budget_ms = int(self.settings.publish_timeout_s * 1000)
+        return {
+            "bootstrap_timeout_ms": min(budget_ms, 5000),
+            "max_block_ms": budget_ms,
+            "request_timeout_ms": max(1000, budget_ms // 2),
+            "delivery_timeout_ms": max(budget_ms, budget_ms // 2 + 1000),
+            "reconnect_backoff_max_ms": 1000,
+        }
+
+    def producer(self, *, retry_now: bool = False) -> KafkaProducer | None:
+        """The producer, connecting if needed; None while the broker is unreachable (retried later)."""
+        with self._producer_lock:
+            if self._producer is not None:
+                return self._producer
+            if (
+                not retry_now
+                and time.monotonic() - self._last_connect_failure < self.settings.outbox_flush_interval_s
+            ):
+                return None
+            try:
+                self._producer = make_producer(self.settings, **self._producer_overrides())
+            except (KafkaError, OSError) as exc:
+                self._last_connect_failure = time.monotonic()
+                log.warning("broker unreachable", outbox=self.name, error=str(exc))
+                return None
+            return self._producer
+
+    def _drop_producer(self, producer: KafkaProducer) -> None:
+        """Forget a producer that failed; the next attempt starts a fresh one (a restarted broker
+        does not know the old idempotent producer id)."""
+        with self._producer_lock:
+            if self._producer is producer:
+                self._producer = None
+                self._last_connect_failure = time.monotonic()
+        try:
+            producer.close(timeout=0)
+        except Exception:  # closing a broken producer must not hide the original failure
+            log.debug("producer close failed", outbox=self.name)
+
+    def broker_reachable(self, timeout_s: float = 1.0) -> bool:
+        """True if a TCP connection to a bootstrap server opens (for /readyz)."""
+        for server in self.settings.bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                    return True
+            except OSError:
+                continue
+        return False
+
+    # ------------------------------------------------------------------ sending
+
+    def _send_and_wait(
+        self, producer: KafkaProducer, events: Sequence[OutboundEvent]
+    ) -> tuple[list[tuple[OutboundEvent, Delivered]], list[OutboundEvent], str | None]:
+        """Send all (a tight loop, so the producer fills its batches), then wait for the acks.
+
+        Returns (delivered, failed, error text); failed events keep their order.
+        """
+        futures = []
+        error: str | None = None
+        for event in events:
+            try:
+                futures.append(
+                    producer.send(event.topic, key=event.key, value=event.value, headers=event.headers)
+                )
+            except KafkaError as exc:  # metadata wait timed out: the broker is gone
+                error = f"{type(exc).__name__}: {exc}"
+                break
+        deadline = time.monotonic() + self.settings.publish_timeout_s + 1.0
+        delivered: list[tuple[OutboundEvent, Delivered]] = []
+        failed: list[OutboundEvent] = []
+        for event, future in zip(events, futures, strict=False):
+            try:
+                md = future.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception as exc:  # KafkaError, KafkaTimeoutError: not acknowledged
+                error = error or f"{type(exc).__name__}: {exc}"
+                failed.append(event)
+                continue
+            delivered.append((event, Delivered(event.event_id, event.topic, md.partition, md.offset)))
+        failed.extend(events[len(futures) :])
+        if failed:
+            self._drop_producer(producer)
+        return delivered, failed, error
+
+    def send_many(self, events: Sequence[OutboundEvent]) -> list[Receipt]:
+        """Deliver now, or queue behind pending events; duplicates of known event_ids are not sent."""
+        start = time.monotonic()
+        receipts: dict[str, Receipt] = {}
+        known = self.outbox.known([e.event_id for e in events])
+        fresh: list[OutboundEvent] = []
+        seen: set[str] = set()
+        for event in events:
+            if event.event_id in known or event.event_id in seen:
+                prior = known.get(event.event_id)
+                receipts[event.event_id] = Receipt(
+                    event.event_id,
+                    event.topic,
+                    prior.partition if prior else None,
+                    prior.offset if prior else None,
+                    queued=prior is None,
+                    duplicate=True,
+                )
+                metrics.EVENTS_DUPLICATE.labels(agency=event.agency, type=event.event_type).inc()
+            else:
+                seen.add(event.event_id)
+                fresh.append(event)
+        delivered: list[tuple[OutboundEvent, Delivered]] = []
+        queued: list[OutboundEvent] = []
+        error: str | None = None
+        if fresh:
+            with self._send_lock:
+                producer = None if self.outbox.has_pending() else self.producer()
+                if producer is None:
+                    queued = fresh
+                    error = (
+                        "behind pending outbox events" if self.outbox.has_pending() else "broker unreachable"
+                    )
+                else:
+                    delivered, queued, error = self._send_and_wait(producer, fresh)
+                    self.outbox.record_delivered((d for _, d in delivered), from_outbox=False)
+                if queued:
+                    self.outbox.enqueue(queued, error=error)
+        for event, d in delivered:
+            receipts[event.event_id] = Receipt(event.event_id, d.topic, d.partition, d.offset)
+        for event in queued:
+            receipts[event.event_id] = Receipt(event.event_id, event.topic, queued=True)
+        _count(metrics.EVENTS_PUBLISHED, (e for e, _ in delivered))
+        _count(metrics.EVENTS_QUEUED, queued)
+        if queued and delivered:
+            _count(metrics.EVENTS_FAILED, queued)
+        if delivered:
+            metrics.PUBLISH_LATENCY.labels(agency=delivered[0][0].agency).observe(time.monotonic() - start)
+        if queued:
+            self._update_depth()
+            self._wake.set()
+        log.info(
+            "publish batch",
+            outbox=self.name,
+            events=len(events),
+            delivered=len(delivered),
+            queued=len(queued),
+            duplicates=len(events) - len(fresh),
+            ms=round((time.monotonic() - start) * 1000, 1),
+            **({"error": error} if queued and error else {}),
+        )
+        return [receipts[e.event_id] for e in events]
+
+    # ------------------------------------------------------------------ the outbox flusher
+
+    def flush_outbox(self, batch_size: int = 500, *, retry_now: bool = False) -> int:
+        """Deliver pending events in order until the outbox is empty or a send fails; returns how many."""
+        total = 0
+        with self._flush_lock:
+            while not self._stop.is_set():
+                rows = self.outbox.peek(batch_size)
+                if not rows:
+                    break
+                producer = self.producer(retry_now=retry_now)
+                if producer is None:
+                    break
+                retry_now = False
+                events = [r.event for r in rows]
+                delivered, failed, error = self._send_and_wait(producer, events)
+                self.outbox.record_delivered(d for _, d in delivered)
+                _count(metrics.EVENTS_PUBLISHED, (e for e, _ in delivered))
+                total += len(delivered)
+                if failed:
+                    first = next(r for r in rows if r.event.event_id == failed[0].event_id)
+                    self.outbox.record_failure(first.seq, error or "not acknowledged")
+                    _count(metrics.EVENTS_FAILED, failed)
+                    log.warning("outbox flush stopped", outbox=self.name, delivered=total, error=error)
+                    break
+        if total:
+            log.info("outbox flushed", outbox=self.name, delivered=total)
+        self._update_depth()
+        return total
+
+    def _flush_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.settings.outbox_flush_interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                if self.outbox.has_pending():
+                    self.flush_outbox(retry_now=True)
+            except Exception:  # the flusher must outlive any single failure; the rows stay on disk
+                log.exception("outbox flusher error", outbox=self.name)
+
+    def _update_depth(self) -> None:
+        status = self.outbox.status()
+        metrics.OUTBOX_DEPTH.labels(outbox=self.name).set(status.pending)
+        metrics.OUTBOX_OLDEST_AGE.labels(outbox=self.name).set(status.oldest_age_s() or 0.0)
+
+    def wait_until_empty(self, timeout_s: float) -> bool:
+        """Block until the outbox is empty (the flusher delivered everything) or the timeout passes."""
+        deadline = time.monotonic() + timeout_s
+        while self.outbox.has_pending():
+            if time.monotonic() > deadline:
+                return False
+            self._wake.set()
+            time.sleep(0.05)
+        return True
+
+    def status(self) -> OutboxStatus:
+        return self.outbox.status()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the flusher and close the producer; pending outbox rows stay on disk for the next run."""
+        self._stop.set()
+        self._wake.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout_s + self.settings.publish_timeout_s)
+        with self._producer_lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.flush(timeout=timeout_s)
+            finally:
+                producer.close(timeout=timeout_s)
+        self.outbox.close()
+
+
+def event_key(event: BaseEvent) -> str:
+    """Kafka key: the seller's primary identity token; status by request_id, alerts and updates by case_id."""
+    seller = getattr(event, "seller", None)
+    if seller is not None:
+        return primary_token(seller)
+    for attr in ("request_id", "case_id"):
+        value = getattr(event, attr, None)
+        if value:
+            return str(value)
+    raise PublishError(f"{type(event).__name__} has no seller, request_id or case_id to key it by")
+
+
+def known_agencies() -> set[str] | None:
+    """Agency codes of the registry (reference data), or None if the registry is not loadable."""
+    try:
+        from schemas.reference import agencies
+    except ImportError:
+        return None
+    return set(agencies())
+
+
+class Publisher:
+    """Publishes one agency's events. Use as a context manager, or call ``close()``.
+
+    ``settings`` defaults to the environment (``AGENCYBUS_*``). Payment-block requests are signed
+    with ``<keys_dir>/private/<AGENCY>.pem``. Pass a shared ``delivery`` to publish for several
+    agencies through one producer and outbox (the HTTP gateway does).
+    """
+
+    def __init__(
+        self,
+        agency: str,
+        settings: Settings | None = None,
+        *,
+        delivery: Delivery | None = None,
+        keys_dir: Path | None = None,
+        start_flusher: bool = True,
+    ) -> None:
+        self.settings = settings or load_settings()
+        registry = known_agencies()
+        if registry is not None and agency not in registry:
+            raise PublishError(
+                f"unknown agency {agency!r}; the agency registry has: {', '.join(sorted(registry))}"
+            )
+        self.agency = agency
+        self.keys_dir = keys_dir or self.settings.resolved_keys_dir
+        self._own_delivery = delivery is None
+        self.delivery = delivery or Delivery(self.settings, agency, start_flusher=start_flusher)
+        self._signer: tuple[Any, str] | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.delivery.outbox
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._own_delivery:
+            self.delivery.close()
+
+    def _sign(self, record: Mapping[str, Any], event_type: EventType) -> dict[str, Any]:
+        if self._signer is None:
+            try:
+                self._signer = load_signer(self.keys_dir, self.agency)
+            except ValueError as exc:
+                raise SigningKeyMissing(f"cannot sign {event_type.record_name}: {exc}") from exc
+        key, key_id = self._signer
+        return sign_record(record, event_type.record_name, key, key_id)
+
+    def check(self, event: BaseEvent) -> None:
+        """Refuse what cannot be published: not a model, another agency's event, no signing key."""
+        if not isinstance(event, BaseEvent):
+            raise PublishError(
+                f"expected an event model from schemas.models (e.g. ViolationRecorded), "
+                f"found {type(event).__name__}"
+            )
+        agency = event.header.agency
+        if agency != self.agency:
+            raise AgencyMismatch(
+                f"header.agency is {agency!r} but this publisher publishes for {self.agency!r}: "
+                f"an agency publishes only its own events"
+            )
+        if event.EVENT_TYPE.key in SIGNED_TYPES and self._signer is None:
+            try:
+                self._signer = load_signer(self.keys_dir, self.agency)
+            except ValueError as exc:
+                raise SigningKeyMissing(f"cannot sign {event.EVENT_TYPE.record_name}: {exc}") from exc
+
+    def _encode(self, event: BaseEvent) -> OutboundEvent:
+        event_type = event.EVENT_TYPE
+        key = event_key(event)
+        # model_dump(mode="python") is the record fastavro needs (it writes StrEnum symbols and UUIDs
+        # itself); schemas.codec writes the single-object value and the CloudEvents headers.
+        record = event.model_dump(mode="python")
+        if event_type.key in SIGNED_TYPES:
+            record = self._sign(record, event_type)
+        version = catalog.latest(event_type.record_name)
+        return OutboundEvent(
+            event_id=str(event.header.event_id),
+            topic=_TOPICS[event_type.key],
+            key=key.encode("utf-8"),
+            value=codec.encode_version(record, version),
+            headers=codec.cloudevent_headers(event_type, record, version),
+            agency=event.header.agency,
+            event_type=event_type.key,
+        )
+
+    def prepare(self, event: BaseEvent) -> OutboundEvent:
+        """Check, sign if needed, and encode one event (no I/O but reading the signing key once)."""
+        self.check(event)
+        return self._encode(event)
+
+    def publish(self, event: BaseEvent) -> Receipt:
+        """Publish one event; see ``Receipt`` for delivered / queued / duplicate."""
+        return self.publish_many([event])[0]
+
+    def publish_many(self, events: Sequence[BaseEvent]) -> list[Receipt]:
+        """Publish a batch (faster than one by one: one wait for all acks); receipts in the same order.
+
+        Every event is checked and encoded before any is sent: a bad event sends nothing.
+        """
+        for event in events:
+            try:
+                self.check(event)
+            except PublishError:
+                event_type = getattr(event, "EVENT_TYPE", None)
+                metrics.EVENTS_REJECTED.labels(
+                    agency=self.agency, type=event_type.key if event_type else "?", source="sdk"
+                ).inc()
+                raise
+        return self.delivery.send_many([self._encode(e) for e in events])
+
+    def flush_outbox(self) -> int:
+        """Deliver what the outbox holds now (normally the background flusher does it)."""
+        return self.delivery.flush_outbox(retry_now=True)
+
+
+__all__ = [
+    "AgencyMismatch",
+    "Delivery",
+    "PublishError",
+    "Publisher",
+    "Receipt",
+    "SigningKeyMissing",
+    "event_key",
+]

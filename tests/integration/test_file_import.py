@@ -1,0 +1,131 @@
+"""File import against the real broker: good rows published once, bad rows named in the reject file."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from agencybus.settings import Settings
+from producers.commands import register
+from producers.file_import import derive_event_id, import_file
+from producers.publisher import Publisher
+from schemas import codec, topics
+from tests.helpers import consume_until, header, wait_for_event_ids
+
+pytestmark = pytest.mark.broker
+
+HEADER = (
+    "header.source_record_id,header.occurred_at,seller.name,seller.tax_codes,seller.phones,"
+    "categories,description,legal_basis.legal_document,legal_basis.decision_date,fine_vnd\n"
+)
+GOOD = [
+    "IMP-{run}-1,2025-08-04T09:30:00+07:00,Hộ kinh doanh Lê Thị Hương,2801234567,0912 345 678,COUNTERFEIT,"
+    "Mỹ phẩm giả nhãn hiệu,Nghị định 98/2020/NĐ-CP,2025-08-05,25.000.000\n",
+    "IMP-{run}-2,2025-08-11T14:00:00+07:00,Nguyễn Đức Mạnh,,0987.654.321,IP_INFRINGEMENT;LABELLING,"
+    "Giày giả nhãn hiệu,Nghị định 98/2020/NĐ-CP,,15000000\n",
+    "IMP-{run}-5,2025-08-12T08:00:00+07:00,Phạm Thị Ngọc Ánh,,0356 789 012,LABELLING,"
+    "Thiếu nhãn phụ tiếng Việt,Nghị định 43/2017/NĐ-CP,,0\n",
+]
+BAD_TAX = "IMP-{run}-3,2025-08-04T09:30:00+07:00,Đỗ Văn Long,28012,0912 000 111,COUNTERFEIT,x,NĐ 98,,0\n"
+BAD_DATE = (
+    "IMP-{run}-4,2025-08-04T09:30:00+07:00,Đỗ Văn Long,,0912 000 112,COUNTERFEIT,x,NĐ 98,31/02/2025,0\n"
+)
+MISSING = "IMP-{run}-6,2025-08-04T09:30:00+07:00,Đỗ Văn Long,,0912 000 113,,x,NĐ 98,,0\n"
+BROKEN_UTF8 = (
+    b"IMP-{run}-7,2025-08-04T09:30:00+07:00,\xc4\x90\xe1\xbb Van,,0912 000 114,COUNTERFEIT,x,ND 98,,0\n"
+)
+
+
+def write_file(path: Path, run: str) -> None:
+    lines = [HEADER, GOOD[0], BAD_TAX, GOOD[1], BAD_DATE, MISSING, GOOD[2]]
+    data = b"".join(line.format(run=run).encode("utf-8") for line in lines)
+    path.write_bytes(data + BROKEN_UTF8.replace(b"{run}", run.encode()))
+
+
+def test_mixed_file_rejects_bad_rows_and_publishes_good_rows_once(settings: Settings, tmp_path: Path) -> None:
+    run = str(time.time_ns())
+    path = tmp_path / "vi-pham.csv"
+    write_file(path, run)
+    with Publisher("QLTT", settings) as publisher:
+        summary = import_file(path, publisher, "violation")
+    assert (summary.read, summary.published, summary.rejected, summary.already_published) == (7, 3, 4, 0)
+
+    with (tmp_path / "vi-pham.rejects.csv").open(encoding="utf-8") as handle:
+        rejects = list(csv.DictReader(handle))
+    by_row = {(int(r["row"]), r["field"]): r for r in rejects}
+    assert set(by_row) == {
+        (2, "seller.tax_codes.0"),
+        (4, "legal_basis.decision_date"),
+        (5, "categories"),
+        (7, "(line)"),
+    }
+    assert (
+        by_row[(2, "seller.tax_codes.0")]["found"] == "28012"
+        and by_row[(2, "seller.tax_codes.0")]["line"] == "3"
+    )
+    assert by_row[(4, "legal_basis.decision_date")]["found"] == "31/02/2025"
+    assert "required" in by_row[(5, "categories")]["reason"]
+    assert "invalid UTF-8" in by_row[(7, "(line)")]["reason"] and by_row[(7, "(line)")]["line"] == "8"
+
+    good_ids = [derive_event_id("QLTT", "violation", f"IMP-{run}-{n}") for n in (1, 2, 5)]
+    records = wait_for_event_ids(settings, topics.VIOLATIONS.name, good_ids)
+    decoded = codec.decode_message(records[good_ids[0]].value, records[good_ids[0]].headers)
+    assert decoded.record["seller"]["name"] == "Hộ kinh doanh Lê Thị Hương"
+    assert decoded.record["fine_vnd"] == 25_000_000
+
+    # Second import through the CLI: nothing new is published.
+    app = typer.Typer()
+    register(app)
+    env = {
+        "AGENCYBUS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "AGENCYBUS_DATA_DIR": str(settings.data_dir),
+    }
+    result = CliRunner().invoke(
+        app, ["publish", "--agency", "QLTT", "--type", "violation", str(path)], env=env
+    )
+    assert result.exit_code == 1, result.output  # rejects remain
+    assert "already published: 3" in result.output and "published:         0" in result.output
+
+    seen = consume_until(
+        settings,
+        topics.VIOLATIONS.name,
+        lambda kept: len(kept) >= 3,
+        keep=lambda r: (header(r, "ce_id") or b"").decode() in good_ids,
+    )
+    time.sleep(0.5)
+    seen = consume_until(
+        settings,
+        topics.VIOLATIONS.name,
+        lambda kept: len(kept) >= 3,
+        keep=lambda r: (header(r, "ce_id") or b"").decode() in good_ids,
+    )
+    assert sorted((header(r, "ce_id") or b"").decode() for r in seen) == sorted(good_ids), (
+        "each good row once"
+    )
+
+
+def test_sample_files_import_cleanly(settings: Settings) -> None:
+    from agencybus.signing import generate_keypair
+
+    generate_keypair("CA", settings.resolved_keys_dir)
+    samples = Path(__file__).resolve().parents[2] / "producers" / "samples"
+    plan = [
+        ("QLTT", "violation", "violations.csv"),
+        ("QLTT", "violation", "violations.jsonl"),
+        ("CA", "inspection", "inspections.csv"),
+        ("THUE", "tax-anomaly", "tax-anomalies.csv"),
+        ("SCT", "complaint", "complaints.csv"),
+        ("CA", "payment-block-request", "payment-block-requests.csv"),
+    ]
+    for agency, event_type, name in plan:
+        copy = settings.data_dir / name
+        copy.write_bytes((samples / name).read_bytes())
+        with Publisher(agency, settings) as publisher:
+            summary = import_file(copy, publisher, event_type)
+        assert summary.rejected == 0, (name, summary.rejects)
+        assert summary.published + summary.already_published == summary.read > 0

@@ -1,0 +1,118 @@
+"""The SQLite outbox: order, uniqueness, delivered memory, status, survival across reopen."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from producers.outbox import Delivered, OutboundEvent, Outbox, outbox_files, outbox_path
+
+
+def event(n: int, key: bytes = b"phone:+84912345678") -> OutboundEvent:
+    return OutboundEvent(
+        event_id=f"00000000-0000-0000-0000-{n:012d}",
+        topic="agency.violations.v1",
+        key=key,
+        value=b"\xc3\x01" + bytes([n % 256]) * 10,
+        headers=[("ce_id", f"{n}".encode()), ("content-type", b"application/avro")],
+        agency="QLTT",
+        event_type="violation",
+    )
+
+
+def test_rows_come_back_in_enqueue_order_with_bytes_intact(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    box.enqueue([event(3), event(1)])
+    box.enqueue([event(2)])
+    rows = box.peek()
+    assert [r.event for r in rows] == [event(3), event(1), event(2)]
+    assert [r.seq for r in rows] == sorted(r.seq for r in rows)
+
+
+def test_same_event_id_is_queued_once(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    assert box.enqueue([event(1), event(2)]) == [event(1).event_id, event(2).event_id]
+    assert box.enqueue([event(1)]) == []
+    assert box.pending_count() == 2
+
+
+def test_delivered_rows_leave_the_queue_and_are_remembered(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    box.enqueue([event(1), event(2)])
+    box.record_delivered([Delivered(event(1).event_id, "agency.violations.v1", 3, 42)])
+    assert [r.event.event_id for r in box.peek()] == [event(2).event_id]
+    known = box.known([event(1).event_id, event(2).event_id, event(9).event_id])
+    assert known == {
+        event(1).event_id: Delivered(event(1).event_id, "agency.violations.v1", 3, 42),
+        event(2).event_id: None,
+    }
+
+
+def test_pending_rows_survive_a_reopen(tmp_path: Path) -> None:
+    path = outbox_path(tmp_path, "QLTT")
+    box = Outbox(path)
+    box.enqueue([event(n) for n in range(5)], error="NoBrokersAvailable")
+    box.close()
+    again = Outbox(path)
+    assert [r.event for r in again.peek()] == [event(n) for n in range(5)]
+    assert outbox_files(tmp_path) == [path]
+
+
+def test_status_reports_pending_oldest_age_and_last_error(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    assert box.status().pending == 0 and box.status().oldest_age_s() is None
+    box.enqueue([event(1)])
+    first = box.peek()[0]
+    box.record_failure(first.seq, "KafkaTimeoutError: broker gone")
+    status = box.status()
+    assert status.pending == 1 and status.attempts_of_oldest == 1
+    assert status.last_error == "KafkaTimeoutError: broker gone"
+    age = status.oldest_age_s(now=time.time() + 10)
+    assert age is not None and 9 < age < 12
+
+
+def test_concurrent_enqueues_keep_each_threads_order(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+
+    def work(base: int) -> None:
+        for n in range(base, base + 50):
+            box.enqueue([event(n, key=str(base).encode())])
+
+    threads = [threading.Thread(target=work, args=(b,)) for b in (0, 1000, 2000)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = box.peek(1000)
+    assert len(rows) == 150
+    for base in (0, 1000, 2000):
+        mine = [int(r.event.event_id[-12:]) for r in rows if r.event.key == str(base).encode()]
+        assert mine == list(range(base, base + 50))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=40), max_size=60), st.integers(min_value=1, max_value=10))
+def test_any_enqueue_deliver_interleaving_keeps_first_seen_order(numbers: list[int], limit: int) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        box = Outbox(Path(tmp) / "o.db")
+        expected: list[str] = []
+        delivered: set[str] = set()
+        for n in numbers:
+            ev = event(n)
+            if ev.event_id in delivered:
+                continue
+            if box.enqueue([ev]):
+                expected.append(ev.event_id)
+            if len(expected) % 3 == 0:
+                head = box.peek(limit)
+                box.record_delivered(Delivered(r.event.event_id, r.event.topic, 0, 0) for r in head)
+                delivered |= {r.event.event_id for r in head}
+                expected = expected[len(head) :]
+        assert [r.event.event_id for r in box.peek(1000)] == expected
+        box.close()

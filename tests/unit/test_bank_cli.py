@@ -1,0 +1,99 @@
+"""``agencybus bank ...`` verbs over a real SQLite ledger: pending, show, execute, reject, audit, add-user."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+from rich.console import Console
+from typer.testing import CliRunner
+
+from agencybus import signing
+from agencybus.settings import Settings, load_settings
+from consumers.state_bank import commands, samples, workflow
+from consumers.state_bank.commands import bank
+from consumers.state_bank.ledger import Ledger
+from consumers.state_bank.outbox import BankStatusSigner
+from consumers.state_bank.service import open_ledger, policy_from_settings, refresh_gauges
+from consumers.state_bank.users import authenticate, load_users, users_file
+from schemas import codec
+
+
+@pytest.fixture
+def env(tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, list[str]]:
+    monkeypatch.setenv("AGENCYBUS_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(commands, "console", Console(width=250))  # a wide terminal: no wrapped cells
+    settings = load_settings()
+    for agency in ("CA", "NHNN"):
+        signing.generate_keypair(agency, settings.resolved_keys_dir)
+    ledger = open_ledger(settings)
+    ctx = workflow.BankContext(
+        "NHNN-KV10",
+        BankStatusSigner.from_keys_dir(settings.resolved_keys_dir),
+        policy_from_settings(settings),
+    )
+    key, key_id = signing.load_signer(settings.resolved_keys_dir, "CA")
+    ids = []
+    now = datetime.now(UTC)
+    for received in (now - timedelta(hours=48), now):
+        value, _, record = samples.signed_message(samples.block_request(), key, key_id)
+        with ledger.transaction() as session:
+            workflow.receive(session, workflow.Incoming(value, codec.decode(value)[1]), ctx, [], received)
+        ids.append(record["request_id"])
+    assert refresh_gauges(ledger, settings.bank_sla_hours, now)["OVERDUE"] == 1
+    assert REGISTRY.get_sample_value("agencybus_bank_overdue_requests") == 1
+    ledger.close()
+    return settings, ids
+
+
+def run(*args: str, input: str | None = None) -> str:
+    result = CliRunner().invoke(bank, list(args), input=input)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_pending_show_execute_and_audit_export(env: tuple[Settings, list[str]], tmp_path: Path) -> None:
+    settings, ids = env
+    listing = run("pending")
+    assert "2 pending" in listing and "OVERDUE" in listing
+    assert "0011001234567" not in listing and "4567" in listing
+
+    before = REGISTRY.get_sample_value("agencybus_bank_request_to_execution_seconds_count") or 0
+    out = run("execute", "1", "--officer", "Trần Thị C")
+    assert "EXECUTED" in out and "2 delivered" in out
+    assert REGISTRY.get_sample_value("agencybus_bank_request_to_execution_seconds_count") == before + 1
+    assert len(list((settings.data_dir / "bank-instructions").rglob("*.json"))) == 2
+
+    shown = run("show", ids[0][:8])
+    assert "EXECUTED" in shown and "reply #2 EXECUTED" in shown and "Vietcombank" in shown
+    assert "0011001234567" not in shown
+
+    refused = CliRunner().invoke(bank, ["reject", "1", "--reason", "late", "--officer", "C"])
+    assert refused.exit_code == 1 and "cannot become REJECTED" in refused.output
+    missing = CliRunner().invoke(bank, ["execute", "99", "--officer", "C"])
+    assert missing.exit_code == 1 and "no request with ledger number 99" in missing.output
+
+    run("audit", "export", "--out", str(tmp_path / "audit.csv"))
+    with (tmp_path / "audit.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["action"], r["actor"]) for r in rows] == [
+        ("receive", "system:state-bank"),
+        ("receive", "system:state-bank"),
+        ("execute", "Trần Thị C"),
+    ]
+    assert '"status": "EXECUTED"' in rows[2]["after"]
+    ledger = Ledger.open(settings.sqlite_url("state_bank"))
+    with ledger.reading() as session:
+        assert [o.status for o in Ledger.outbox_for(session, ids[0])] == ["RECEIVED", "EXECUTED"]
+    ledger.close()
+
+
+def test_add_user_stores_a_hash(env: tuple[Settings, list[str]]) -> None:
+    settings, _ = env
+    run("add-user", "le.van.d", "--name", "Lê Văn D", input="mot-mat-khau-dai\nmot-mat-khau-dai\n")
+    users = load_users(users_file(settings))
+    assert users["le.van.d"].display_name == "Lê Văn D"
+    assert authenticate(users, "le.van.d", "mot-mat-khau-dai") is not None

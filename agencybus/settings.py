@@ -29,13 +29,17 @@ class Settings(BaseSettings):
     bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
     )
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka transport: SASL_SSL in production (per-agency SCRAM user over TLS)"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism of the agency's Kafka principal"
+    )
+    sasl_username: str | None = Field(None, description="Kafka principal (one per agency / role)")
+    sasl_password: SecretStr | None = Field(None, description="Password of the Kafka principal")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates")
+    ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS only)")
+    ssl_keyfile: Path | None = Field(None, description="Client private key (mutual TLS only)")
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions for agency and alert topics")
     replication_factor: int = Field(1, ge=1, le=10, description="Replication factor (3 in production)")
     session_timeout_ms: int = Field(6000, ge=1000, description="Consumer group session timeout")
@@ -62,8 +66,10 @@ class Settings(BaseSettings):
     )
 
     # --- Logs and metrics ----------------------------------------------------
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: console on a terminal, JSON otherwise"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged")
     metrics_port: int = Field(0, ge=0, le=65535, description="Port for /metrics; 0 disables the endpoint")
     metrics_host: str = Field(
         "127.0.0.1", description="Address the /metrics endpoint binds (0.0.0.0 to expose it)"
@@ -80,13 +86,13 @@ class Settings(BaseSettings):
     publish_timeout_s: float = Field(
         10.0, gt=0, description="Longest a publish waits for the broker before the event goes to the outbox"
     )
-    gateway_host: str = "127.0.0.1"
-    gateway_port: int = Field(8080, ge=0, le=65535)
+    gateway_host: str = Field("127.0.0.1", description="Address the HTTP ingest gateway binds")
+    gateway_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP ingest gateway")
     gateway_keys_file: Path | None = Field(
         None, description="Hashed per-agency API keys (YAML); data_dir/gateway-keys.yaml if unset"
     )
-    gateway_max_body_bytes: int = Field(1_048_576, ge=1024)
-    gateway_rate_limit_per_minute: int = Field(600, ge=1)
+    gateway_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body (413 above)")
+    gateway_rate_limit_per_minute: int = Field(600, ge=1, description="Requests per agency a minute")
 
     # --- Processors ----------------------------------------------------------
     processor_store: str = Field(
@@ -118,10 +124,12 @@ class Settings(BaseSettings):
     bank_sla_hours: float = Field(
         24.0, gt=0, description="Hours the bank has to act before a request is overdue"
     )
-    bank_sink: Literal["file", "webhook"] = "file"
-    bank_webhook_url: str | None = None
-    bank_web_port: int = Field(8081, ge=0, le=65535)
-    bank_users_file: Path | None = None
+    bank_sink: Literal["file", "webhook"] = Field(
+        "file", description="How execution instructions reach the credit institutions"
+    )
+    bank_webhook_url: str | None = Field(None, description="Endpoint of the webhook sink")
+    bank_web_port: int = Field(8081, ge=0, le=65535, description="Port of the bank's operator web page")
+    bank_users_file: Path | None = Field(None, description="Bank operators (YAML, argon2)")
     bank_consumer_group: str = Field(
         "state-bank", description="Consumer group of the bank service on the request topic"
     )
@@ -143,10 +151,10 @@ class Settings(BaseSettings):
     )
 
     # --- Steering committee dashboard and forwarder -------------------------
-    dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = Field(8000, ge=0, le=65535)
-    dashboard_users_file: Path | None = None
-    session_ttl_minutes: int = Field(480, ge=1)
+    dashboard_host: str = Field("127.0.0.1", description="Address the dashboard binds")
+    dashboard_port: int = Field(8000, ge=0, le=65535, description="Port of the dashboard")
+    dashboard_users_file: Path | None = Field(None, description="Dashboard users, roles (YAML)")
+    session_ttl_minutes: int = Field(480, ge=1, description="Web sessions expire after this long")
     session_secret: SecretStr | None = Field(
         None, description="Cookie signing secret; generated under data_dir if unset"
     )

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
@@ -584,8 +584,8 @@ def _rfc3339(value: Any, what: str) -> str:
         raise EncodeError(
             f"{what}: found naive datetime {value.isoformat()}; expected a timezone-aware (UTC) one"
         )
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def _header_of(record: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -595,11 +595,13 @@ def _header_of(record: Mapping[str, Any]) -> Mapping[str, Any]:
     return header
 
 
+@lru_cache(maxsize=1024)
 def ce_source(agency: str, source_system: str) -> str:
     """CloudEvents source of an event: /agencies/<AGENCY>/<source_system> (segments percent-encoded)."""
     return f"/agencies/{quote(str(agency), safe='')}/{quote(str(source_system), safe='')}"
 
 
+@lru_cache(maxsize=256)
 def ce_dataschema(version: SchemaVersion) -> str:
     """Names the writer schema version (the fingerprint in the body is the authoritative form)."""
     return f"urn:avro:{version.full_name}:v{version.version}"

@@ -22,7 +22,7 @@ reads a ``SellerRef`` by attribute.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -500,14 +500,17 @@ def seller_tokens(seller: SellerRef) -> list[str]:
     return sorted(tokens)
 
 
-def _rank(token: str) -> tuple[int, str]:
-    kind = token_kind(token)
-    order = list(TokenKind).index(kind)
-    if kind is TokenKind.TAX:
-        # A tax code without branch suffix names the enterprise itself: strongest key of all;
-        # a branch code comes right after it.
-        return (0 if "-" not in token else 1, token)
-    return (order + 1, token)
+def _tokens_by_priority(seller: SellerRef) -> Iterator[set[str]]:
+    """The seller's tokens one kind at a time, strongest kind first (see :func:`primary_token`)."""
+    taxes = {tax_token(t) for t in seller.tax_codes}
+    yield {t for t in taxes if "-" not in t}
+    yield taxes
+    yield {nid_token(n) for n in seller.national_ids}
+    yield {bank_token(a.bin, a.account_number) for a in seller.bank_accounts}
+    yield {wallet_token(w.provider, w.account) for w in seller.e_wallets}
+    yield {phone_token(p) for p in seller.phones}
+    yield {shop_token(s.platform, s.handle) for s in seller.shops}
+    yield {web_token(w) for w in seller.websites}
 
 
 def primary_token(seller: SellerRef) -> str:
@@ -515,14 +518,15 @@ def primary_token(seller: SellerRef) -> str:
 
     Priority: tax code without branch > branch tax code > national ID > bank account >
     e-wallet > phone > shop > website; within a kind the smallest token. The same seller
-    described the same way always gets the same key, so its events stay ordered.
+    described the same way always gets the same key, so its events stay ordered. Only the
+    strongest kind present is normalised: this runs once per published event.
     """
-    tokens = seller_tokens(seller)
-    if not tokens:
-        raise IdentifierError(
-            "seller has no identifier (tax code, national ID, phone, bank account, e-wallet, shop or website)"
-        )
-    return min(tokens, key=_rank)
+    for tokens in _tokens_by_priority(seller):
+        if tokens:
+            return min(tokens)
+    raise IdentifierError(
+        "seller has no identifier (tax code, national ID, phone, bank account, e-wallet, shop or website)"
+    )
 
 
 __all__ = [

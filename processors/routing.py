@@ -1,0 +1,153 @@
+"""Routing of case versions: one copy for the steering committee, one per recipient agency.
+
+Each copy carries only the evidence its audience may see under the evidence's TLP 2.0
+sharing level, and counts what was withheld per agency so a recipient knows to ask:
+
+* RED — only the agency that published it and the steering committee;
+* AMBER, AMBER_STRICT — the case's recipients (and the publishing agency);
+* GREEN, CLEAR — every agency.
+
+Record ids and timestamps derive from the case version only, so a replay republishes
+byte-identical records that consumers upsert by (case_id, version, audience).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from processors.cases import CaseSnapshot
+from processors.events import EventSummary
+from processors.rules import STEERING_COMMITTEE
+from schemas.topics import ALERTS_ALL, alert_topic_name
+
+AUDIENCE_ALL = "ALL"
+SHARING_ORDER = ("CLEAR", "GREEN", "AMBER", "AMBER_STRICT", "RED")
+ALERT_NAMESPACE = uuid.UUID("6f3c1d2e-9a41-5b7e-8c1d-4a2b9e0f7a31")
+SOURCE_SYSTEM = "agencybus-processors"
+
+
+@dataclass
+class RoutedAlert:
+    topic: str
+    key: str
+    audience: str
+    record: dict[str, Any]  # JointCaseAlert in fastavro's Python types
+
+
+def may_see(sharing: str, evidence_agency: str, audience: str, recipients: list[str]) -> bool:
+    """Whether ``audience`` may see one piece of evidence of a case routed to ``recipients``."""
+    if audience in (AUDIENCE_ALL, STEERING_COMMITTEE) or audience == evidence_agency:
+        return True
+    if sharing in ("CLEAR", "GREEN"):
+        return True
+    if sharing in ("AMBER", "AMBER_STRICT"):
+        return audience in recipients
+    return False  # RED, and any level this version does not know: fail closed
+
+
+def alert_event_id(case_id: str, version: int, audience: str) -> str:
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{case_id}:{version}:{audience}"))
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _evidence_record(e: EventSummary) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id,
+        "event_type": e.event_type,
+        "agency": e.agency,
+        "occurred_at": _dt(e.occurred_at),
+        "summary": e.summary,
+        "sharing": e.sharing,
+        "commune_code": e.commune_code,
+    }
+
+
+def alert_record(snapshot: CaseSnapshot, audience: str, province_code: str) -> dict[str, Any]:
+    """The JointCaseAlert copy of one case version for one audience."""
+    visible: list[EventSummary] = []
+    withheld: Counter[str] = Counter()
+    for e in snapshot.evidence:
+        if may_see(e.sharing, e.agency, audience, snapshot.recipients):
+            visible.append(e)
+        else:
+            withheld[e.agency] += 1
+    tokens = sorted({t for e in visible for t in e.tokens})
+    names = [e.seller_name for e in visible if e.seller_name]
+    communes = sorted({e.commune_code for e in visible if e.commune_code})
+    sharing = max((e.sharing for e in visible), key=SHARING_ORDER.index, default="AMBER")
+    return {
+        "header": {
+            "event_id": alert_event_id(snapshot.case_id, snapshot.version, audience),
+            "occurred_at": _dt(snapshot.updated_at),
+            "recorded_at": _dt(snapshot.recorded_at),
+            "agency": STEERING_COMMITTEE,
+            "source_system": SOURCE_SYSTEM,
+            "province_code": province_code,
+            "commune_code": None,
+            "district_code": None,
+            "source_record_id": f"{snapshot.case_id}/v{snapshot.version}",
+            "schema_version": 1,
+            "sharing": sharing,
+        },
+        "case_id": snapshot.case_id,
+        "version": snapshot.version,
+        "audience": audience,
+        "cluster_id": snapshot.cluster_id,
+        "status": snapshot.status,
+        "merged_into": snapshot.merged_into,
+        "severity": snapshot.severity,
+        "rules_fired": [
+            {
+                "rule_id": h["rule_id"],
+                "title": h["title"],
+                "severity": h["severity"],
+                "fired_at": _dt(h["fired_at"]),
+            }
+            for h in snapshot.rules
+        ],
+        "recipients": list(snapshot.recipients),
+        "seller_name": names[-1] if names else None,
+        "seller_tokens": tokens,
+        "commune_codes": communes,
+        "evidence": [_evidence_record(e) for e in visible],
+        "withheld": [{"agency": a, "count": n} for a, n in sorted(withheld.items())],
+        "opened_at": _dt(snapshot.opened_at),
+        "updated_at": _dt(snapshot.updated_at),
+    }
+
+
+def route(snapshot: CaseSnapshot, province_code: str) -> list[RoutedAlert]:
+    """Every copy of a case version: ``alerts.all.v1`` plus ``alerts.<agency>.v1`` per recipient."""
+    routed = [
+        RoutedAlert(
+            ALERTS_ALL.name,
+            snapshot.case_id,
+            AUDIENCE_ALL,
+            alert_record(snapshot, AUDIENCE_ALL, province_code),
+        )
+    ]
+    for agency in snapshot.recipients:
+        routed.append(
+            RoutedAlert(
+                alert_topic_name(agency),
+                snapshot.case_id,
+                agency,
+                alert_record(snapshot, agency, province_code),
+            )
+        )
+    return routed
+
+
+def withheld_text(record: dict[str, Any]) -> list[str]:
+    """Human lines such as "2 items from CA withheld" for a routed copy."""
+    return [
+        f"{w['count']} item{'s' if w['count'] != 1 else ''} from {w['agency']} withheld"
+        for w in record["withheld"]
+    ]

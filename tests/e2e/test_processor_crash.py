@@ -1,0 +1,244 @@
+"""Crash test: kill -9 a worker mid-stream, start it again; the final cases equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from agencybus.broker import EmbeddedBroker
+from agencybus.kafka import client_config, ensure_topics, make_producer
+from agencybus.settings import Settings
+from processors.app import internal_topics
+from processors.cases import Correlator, correlation_messages
+from processors.identity import IdentityResolver
+from processors.ingest import ingest
+from processors.routing import route
+from processors.rules import load_rules
+from processors.runner import WorkerProcess
+from schemas import codec
+from schemas.models import LegalBasis, SellerRef, ViolationRecorded, new_header
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+TOPIC = "agency.violations.v1"
+Final = dict[str, tuple[int, str, tuple[str, ...]]]
+
+
+def stream(groups: int, seed: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    """Violations of ``groups`` sellers; each seller's events share a key (one partition, in order).
+
+    Within a seller, identifiers appear in pieces and a later event joins them (a merge of
+    two clusters that each already have a case), so the crash can hit a merge in flight.
+    """
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    basis = LegalBasis(legal_document="Nghị định 98/2020/NĐ-CP")
+    plan = [
+        ("QLTT", ["tax"], ["COUNTERFEIT"], ["FASHION"]),
+        ("SCT", ["phone"], ["LABELLING"], ["FOOD"]),
+        ("CA", ["tax", "phone"], ["SMUGGLING"], ["OTHER"]),
+        ("HQ", ["phone", "bank"], ["SMUGGLING"], ["ELECTRONICS"]),
+        ("KHCN", ["bank"], ["QUALITY_STANDARDS"], ["COSMETICS"]),
+    ]
+    per_group = []
+    for g in range(groups):
+        ids: dict[str, dict[str, Any]] = {
+            "tax": {"tax_codes": [str(rng.randint(1_000_000_000, 9_999_999_999))]},
+            "phone": {"phones": [f"09{rng.randint(10_000_000, 99_999_999)}"]},
+            "bank": {
+                "bank_accounts": [{"bin": "970436", "account_number": str(rng.randint(10**12, 10**13))}]
+            },
+        }
+        events = []
+        for i, (agency, kinds, cats, products) in enumerate(plan[: rng.randint(3, 5)]):
+            seller: dict[str, Any] = {}
+            for kind in kinds:
+                seller.update(ids[kind])
+            event = ViolationRecorded(
+                header=new_header(
+                    agency,
+                    source_system="crash-test",
+                    province_code="38",
+                    occurred_at=now - timedelta(days=60 - 7 * i, minutes=g),
+                    sharing=rng.choice(["AMBER", "RED", "GREEN"]),  # type: ignore[arg-type]
+                ),
+                seller=SellerRef.model_validate(seller),
+                categories=cats,
+                product_categories=products,
+                description=f"Vi phạm {i} của người bán {g}",
+                legal_basis=basis,
+            )
+            enc = codec.encode_event(event)
+            events.append((f"crash-{seed}-{g}".encode(), enc.value, enc.headers))
+        per_group.append(events)
+    out = []
+    while any(per_group):  # interleave sellers, keep each seller's order
+        for events in per_group:
+            if events:
+                out.append(events.pop(0))
+    return out
+
+
+def expected_final(records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]], namespace: str) -> Final:
+    """The same core, in-process, fed in publish order: what every run must end with."""
+    resolver = IdentityResolver.in_memory(namespace=namespace)
+    correlator = Correlator(load_rules())
+    states: dict[str, dict[str, Any]] = {}
+    alerts: list[dict[str, Any]] = []
+    for _, value, headers in records:
+        summary = ingest(TOPIC, value, headers).event
+        assert summary is not None
+        res = resolver.resolve(summary.event_id, summary.tokens, summary.occurred_at)
+        queue = correlation_messages(
+            res.cluster_id, res.absorbed, {**summary.to_dict(), "tokens": res.tokens}
+        )
+        while queue:
+            send = queue.pop(0)
+            state, out = correlator.handle(states.get(send.cluster_id), send.message)
+            states[send.cluster_id] = state
+            queue.extend(out.sends)
+            alerts.extend(r.record for snap in out.alerts for r in route(snap, "38") if r.audience == "ALL")
+    return final_of(alerts)
+
+
+def final_of(alerts: list[dict[str, Any]]) -> Final:
+    final: Final = {}
+    for a in alerts:
+        if a["case_id"] not in final or a["version"] > final[a["case_id"]][0]:
+            evidence = tuple(sorted(str(e["event_id"]) for e in a["evidence"]))
+            final[a["case_id"]] = (a["version"], a["status"], evidence)
+    return final
+
+
+class AlertReader:
+    """Reads alerts.all.v1 from given offsets, keeping the records of the expected case ids."""
+
+    def __init__(self, settings: Settings, case_ids: set[str]) -> None:
+        self.consumer = KafkaConsumer(**client_config(settings), group_id=None, enable_auto_commit=False)
+        self.tps = [
+            TopicPartition("alerts.all.v1", p)
+            for p in sorted(self.consumer.partitions_for_topic("alerts.all.v1"))
+        ]
+        self.consumer.assign(self.tps)
+        self.case_ids = case_ids
+        self.alerts: list[dict[str, Any]] = []
+        self.first_at: float | None = None
+
+    def end_offsets(self) -> dict[TopicPartition, int]:
+        return dict(self.consumer.end_offsets(self.tps))
+
+    def start(self, offsets: dict[TopicPartition, int]) -> None:
+        for tp, offset in offsets.items():
+            self.consumer.seek(tp, offset)
+        self.alerts = []
+        self.first_at = None
+
+    def poll(self) -> None:
+        for records in self.consumer.poll(timeout_ms=300).values():
+            for r in records:
+                _, alert = codec.decode(r.value)
+                if alert["case_id"] in self.case_ids:
+                    self.alerts.append(alert)
+                    self.first_at = self.first_at or time.monotonic()
+
+    def until(self, done: Any, timeout: float, what: str, expected: Final | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}{self.diff(expected)}")
+            self.poll()
+
+    def drain(self, quiet_s: float = 1.0) -> None:
+        """Poll until nothing new arrives for ``quiet_s``."""
+        last, count = time.monotonic(), len(self.alerts)
+        while time.monotonic() - last < quiet_s:
+            self.poll()
+            if len(self.alerts) != count:
+                last, count = time.monotonic(), len(self.alerts)
+
+    def diff(self, expected: Final | None) -> str:
+        if expected is None:
+            return ""
+        got = final_of(self.alerts)
+        wrong = {c: (got.get(c), e) for c, e in expected.items() if got.get(c) != e}
+        lines = [
+            f"{c}: got {g and g[:2]} {g and len(g[2])} ev, want {e[:2]} {len(e[2])} ev"
+            for c, (g, e) in wrong.items()
+        ]
+        return f": {len(wrong)} of {len(expected)} cases differ\n" + "\n".join(lines[:15])
+
+
+def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
+    broker: EmbeddedBroker, settings: Settings, tmp_path: Path
+) -> None:
+    seed = random.randint(1, 10**9)
+    namespace = f"crash-{seed}"
+    records = stream(groups=40, seed=seed)
+    expected = expected_final(records, namespace)
+    assert len(expected) >= 40 and any(status == "MERGED" for _, status, _ in expected.values())
+    reader = AlertReader(settings, set(expected))
+
+    # 1. The crash run: RocksDB tables, events published while it works, kill -9 in the middle.
+    crash_app = f"crash-a-{uuid.uuid4().hex[:6]}"
+    ensure_topics(settings, internal_topics(settings, crash_app))
+    worker = WorkerProcess(broker.bootstrap_servers, crash_app, tmp_path / "crash", store="rocksdb://",
+                           namespace=namespace)  # fmt: skip
+    reader.start(reader.end_offsets())
+    worker.start().wait_web()
+
+    def publish_paced() -> None:
+        producer = make_producer(settings)
+        for key, value, headers in records:
+            producer.send(TOPIC, key=key, value=value, headers=headers)
+            time.sleep(0.02)
+        producer.flush()
+        producer.close()
+
+    publisher = threading.Thread(target=publish_paced)
+    publisher.start()
+    try:
+        reader.until(
+            lambda: len({a["case_id"] for a in reader.alerts}) >= len(expected) // 4, 120, "first cases"
+        )
+        worker.kill()
+        reader.drain()  # what the killed worker managed to publish
+        killed_with = len(final_of(reader.alerts))
+        restarted = time.monotonic()
+        worker = WorkerProcess(broker.bootstrap_servers, crash_app, tmp_path / "crash", store="rocksdb://",
+                               namespace=namespace, web_port=worker.web_port)  # fmt: skip
+        worker.start()
+        seen_before = len(reader.alerts)
+        reader.until(lambda: len(reader.alerts) > seen_before, 90, "alerts after the restart")
+        restart_s = time.monotonic() - restarted
+        reader.until(
+            lambda: final_of(reader.alerts) == expected, 120, "the crash run's final cases", expected
+        )
+    finally:
+        publisher.join()
+        worker.stop()
+    crash_final = final_of(reader.alerts)
+    assert killed_with < len(expected), "the kill did not land mid-stream"
+
+    # 2. The uninterrupted run over the same records (memory tables, same namespace).
+    calm_app = f"crash-b-{uuid.uuid4().hex[:6]}"
+    ensure_topics(settings, internal_topics(settings, calm_app))
+    reader.start(reader.end_offsets())
+    calm = WorkerProcess(broker.bootstrap_servers, calm_app, tmp_path / "calm", namespace=namespace).start()
+    try:
+        reader.until(
+            lambda: final_of(reader.alerts) == expected, 120, "the uninterrupted run's final cases", expected
+        )
+    finally:
+        calm.stop()
+    assert final_of(reader.alerts) == crash_final == expected
+    print(
+        f"{len(records)} events, {len(expected)} cases; killed after {killed_with}; restart {restart_s:.1f} s"
+    )
+    assert restart_s < 30, f"restarted worker took {restart_s:.1f} s to publish again"

@@ -42,7 +42,6 @@ class Ingested:
 
 def _validate(record_name: str, record: dict[str, Any]) -> Any:
     from schemas.models import model_for
-
     from schemas.validation import field_errors
 
     try:

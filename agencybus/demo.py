@@ -30,7 +30,7 @@ from agencybus.logging import mask_text
 from agencybus.settings import ENV_PREFIX, Settings
 from agencybus.signing import generate_keypair
 from schemas import topics as topic_catalog
-from schemas.codec import DecodedMessage, decode_message, encode_event
+from schemas.codec import CodecError, DecodedMessage, decode_message, encode_event
 from schemas.examples import example_events
 from schemas.identity import primary_token
 from schemas.models import BaseEvent
@@ -130,7 +130,10 @@ def read_back(
                 if first_at is None and records:
                     first_at = time.monotonic() - started
                 for record in records:
-                    message = decode_message(record.value, record.headers)
+                    try:
+                        message = decode_message(record.value, record.headers)
+                    except CodecError:
+                        continue  # somebody else's bad record on a shared broker: not one of ours
                     if message.event_id in wanted:
                         found[message.event_id] = message
         consumer.commit()

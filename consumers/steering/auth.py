@@ -1,0 +1,204 @@
+"""Dashboard users, roles and sessions.
+
+Users live in a YAML file an administrator edits (or fills with ``agencybus dashboard
+add-user``); passwords are stored as argon2id hashes only. A member of the steering
+committee (agency BCD389) sees every case; an agency user sees the cases routed to
+their agency. Sessions are signed cookies that expire, and carry the user name so every
+action can be attributed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from agencybus.settings import Settings
+from consumers.steering.store import STEERING_AGENCY, Viewer
+
+_HASHER = PasswordHasher()
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+AGENCY_RE = re.compile(r"^[A-Z][A-Z0-9_-]{1,15}$")
+ROLES = ("steering", "agency")
+
+
+class UsersFileError(ValueError):
+    """The users file is malformed; the message names the file, the user and the field."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    display_name: str
+    agency: str
+    role: str
+    password_hash: str
+
+    @property
+    def steering(self) -> bool:
+        return self.role == "steering"
+
+    def viewer(self) -> Viewer:
+        return Viewer(username=self.username, agency=self.agency, steering=self.steering)
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise ValueError("password: expected at least 8 characters")
+    return _HASHER.hash(password)
+
+
+def users_file(settings: Settings) -> Path:
+    return settings.dashboard_users_file or settings.data_dir / "dashboard-users.yaml"
+
+
+def load_users(path: Path) -> dict[str, User]:
+    """Read and check the users file; every problem names the user and the field."""
+    if not path.exists():
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UsersFileError(f"{path}: not valid YAML: {exc}") from None
+    entries = raw.get("users") if isinstance(raw, dict) else None
+    if not isinstance(entries, dict):
+        raise UsersFileError(
+            f"{path}: expected a mapping 'users: {{username: {{...}}}}', found {type(raw).__name__}"
+        )
+    users: dict[str, User] = {}
+    for name, entry in entries.items():
+        where = f"{path}: users.{name}"
+        if not isinstance(name, str) or not USERNAME_RE.match(name):
+            raise UsersFileError(f"{where}: user name must match {USERNAME_RE.pattern}")
+        if not isinstance(entry, dict):
+            raise UsersFileError(f"{where}: expected a mapping, found {entry!r}")
+        agency = entry.get("agency")
+        if not isinstance(agency, str) or not AGENCY_RE.match(agency):
+            raise UsersFileError(
+                f"{where}.agency: expected an agency code such as QLTT or BCD389, found {agency!r}"
+            )
+        role = entry.get("role") or ("steering" if agency == STEERING_AGENCY else "agency")
+        if role not in ROLES:
+            raise UsersFileError(f"{where}.role: expected one of {', '.join(ROLES)}, found {role!r}")
+        pw_hash = entry.get("password_hash")
+        if not isinstance(pw_hash, str) or not pw_hash.startswith("$argon2"):
+            raise UsersFileError(
+                f"{where}.password_hash: expected an argon2 hash ('$argon2id$...'), found {pw_hash!r}"
+            )
+        users[name] = User(
+            username=name,
+            display_name=str(entry.get("display_name") or name),
+            agency=agency,
+            role=role,
+            password_hash=pw_hash,
+        )
+    return users
+
+
+def add_user(
+    path: Path,
+    username: str,
+    *,
+    agency: str,
+    password: str,
+    display_name: str | None = None,
+    role: str | None = None,
+) -> User:
+    """Add or replace a user in the users file (written atomically, mode 0600)."""
+    if not USERNAME_RE.match(username):
+        raise UsersFileError(f"username: must match {USERNAME_RE.pattern}, found {username!r}")
+    if not AGENCY_RE.match(agency):
+        raise UsersFileError(f"agency: expected an agency code such as QLTT or BCD389, found {agency!r}")
+    role = role or ("steering" if agency == STEERING_AGENCY else "agency")
+    if role not in ROLES:
+        raise UsersFileError(f"role: expected one of {', '.join(ROLES)}, found {role!r}")
+    load_users(path)  # refuse to extend a broken file
+    raw: dict[str, Any] = {}
+    if path.exists():
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw.setdefault("users", {})
+    entry = {
+        "display_name": display_name or username,
+        "agency": agency,
+        "role": role,
+        "password_hash": hash_password(password),
+    }
+    raw["users"][username] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=True), encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return load_users(path)[username]
+
+
+def authenticate(users: dict[str, User], username: str, password: str) -> User | None:
+    """The user if the password matches; the same time is spent for unknown users."""
+    user = users.get(username.strip().lower())
+    target = user.password_hash if user else _DUMMY_HASH
+    try:
+        _HASHER.verify(target, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+_DUMMY_HASH = _HASHER.hash("not-a-real-password-only-for-timing")
+
+
+def session_secret(settings: Settings) -> str:
+    """The cookie signing secret: from settings, else generated once under data_dir (mode 0600)."""
+    if settings.session_secret is not None:
+        return settings.session_secret.get_secret_value()
+    path = settings.data_dir / "dashboard-session.secret"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value)
+    return value
+
+
+class Sessions:
+    """Signed, expiring session cookies: ``{"u": username, "n": nonce}``."""
+
+    COOKIE = "agencybus_session"
+
+    def __init__(self, secret: str, ttl_minutes: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="agencybus-dashboard-session")
+        self._secret = secret.encode()
+        self.ttl_seconds = ttl_minutes * 60
+
+    def issue(self, user: User) -> str:
+        return self._serializer.dumps({"u": user.username, "n": secrets.token_hex(8)})
+
+    def read(self, cookie: str | None) -> tuple[str, str] | None:
+        """(username, nonce) of a valid, unexpired cookie; None otherwise."""
+        if not cookie:
+            return None
+        try:
+            data = self._serializer.loads(cookie, max_age=self.ttl_seconds)
+        except (SignatureExpired, BadSignature):
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("u"), str):
+            return None
+        return data["u"], str(data.get("n", ""))
+
+    def csrf_token(self, nonce: str) -> str:
+        """Form token bound to this session: a form from another site cannot act for the user."""
+        return hmac.new(self._secret, f"csrf:{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def check_csrf(self, nonce: str, token: str | None) -> bool:
+        return token is not None and hmac.compare_digest(self.csrf_token(nonce), token)

@@ -1,0 +1,585 @@
+"""The steering committee's web UI: server-rendered pages, a live alert feed (SSE), exports.
+
+Pages read only the dashboard store; actions are published as CaseUpdated on the bus and
+reach the store (and every other dashboard) when consumed back. Access is decided per
+request from the signed session cookie and the users file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from consumers.steering import reports
+from consumers.steering import store as st
+from consumers.steering.actions import ACTIONS, ActionError, ActionPublisher
+from consumers.steering.auth import Sessions, User, authenticate, load_users
+from consumers.steering.search import query_tokens
+from consumers.steering.web import charts
+from consumers.steering.web.i18n import (
+    LANGS,
+    format_int,
+    format_vnd,
+    local_date,
+    local_time,
+    pick_lang,
+    translate,
+)
+
+HERE = Path(__file__).parent
+LANG_COOKIE = "agencybus_lang"
+FEED_POLL_S = 0.4
+
+
+class LoginRequired(Exception):
+    """Raised by ``current_user`` so the handler below can redirect to the login page."""
+
+    def __init__(self, expired: bool) -> None:
+        self.expired = expired
+
+
+class Forbidden(Exception):
+    def __init__(self, message_key: str) -> None:
+        self.message_key = message_key
+
+
+@dataclass
+class DashboardContext:
+    """Everything the pages need, built once per process."""
+
+    store: st.Store
+    users_path: Path
+    sessions: Sessions
+    publisher: ActionPublisher | None
+    province_code: str
+    agency_codes: list[str]
+    names: Callable[[str], reports.Names]
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _users: dict[str, User] = field(default_factory=dict)
+    _users_mtime: float = -1.0
+
+    def users(self) -> dict[str, User]:
+        """Users from the file, re-read when it changes (a removed user loses access at once)."""
+        mtime = self.users_path.stat().st_mtime if self.users_path.exists() else 0.0
+        if mtime != self._users_mtime:
+            self._users = load_users(self.users_path)
+            self._users_mtime = mtime
+        return self._users
+
+
+def create_app(ctx: DashboardContext) -> FastAPI:
+    app = FastAPI(title="AgencyBus steering dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["vnd"] = format_vnd
+    templates.env.filters["num"] = format_int
+    templates.env.filters["dt"] = local_time
+    templates.env.filters["d"] = local_date
+    app.state.ctx = ctx
+
+    def lang_of(request: Request) -> str:
+        return pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+
+    def current(request: Request) -> tuple[User, str]:
+        """(user, session nonce) of a valid session, or LoginRequired."""
+        raw = request.cookies.get(Sessions.COOKIE)
+        parsed = ctx.sessions.read(raw)
+        if parsed is None:
+            raise LoginRequired(expired=raw is not None)
+        user = ctx.users().get(parsed[0])
+        if user is None:
+            raise LoginRequired(expired=True)
+        return user, parsed[1]
+
+    def render(request: Request, name: str, status_code: int = 200, **data: Any) -> HTMLResponse:
+        lang = lang_of(request)
+
+        def t(key: str) -> str:
+            return translate(key, lang)
+
+        names = ctx.names(lang)
+
+        def commune_label(code: str) -> str:
+            name = names.commune(code)
+            return f"{code} {name}" if name != code else code
+
+        base = {
+            "t": t,
+            "lang": lang,
+            "langs": LANGS,
+            "other_lang": "en" if lang == "vi" else "vi",
+            "path": request.url.path,
+            "commune_label": commune_label,
+        }
+        response = templates.TemplateResponse(request, name, {**base, **data}, status_code=status_code)
+        if request.query_params.get("lang") in LANGS:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path.endswith("/stream"):
+            return JSONResponse({"detail": "login required"}, status_code=401)
+        target = "/login?" + urlencode(
+            {"next": str(request.url.path), **({"expired": "1"} if exc.expired else {})}
+        )
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        user = None
+        with contextlib.suppress(LoginRequired):
+            user = current(request)[0]
+        return render(
+            request, "error.html", status_code=403, user=user, title_key="forbidden", text_key=exc.message_key
+        )
+
+    # ------------------------------------------------------------------ login
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request, next: str = "/", expired: str | None = None) -> HTMLResponse:
+        return render(
+            request, "login.html", user=None, next=_safe_next(next), error=None, expired=bool(expired)
+        )
+
+    @app.post("/login", response_model=None)
+    async def login(
+        request: Request, username: str = Form(...), password: str = Form(...), next: str = Form("/")
+    ) -> Response:
+        user = await run_in_threadpool(authenticate, ctx.users(), username, password)
+        if user is None:
+            return render(
+                request,
+                "login.html",
+                status_code=401,
+                user=None,
+                next=_safe_next(next),
+                error="login_failed",
+                expired=False,
+            )
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(
+            Sessions.COOKIE,
+            ctx.sessions.issue(user),
+            max_age=ctx.sessions.ttl_seconds,
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+    @app.post("/logout")
+    async def logout() -> RedirectResponse:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(Sessions.COOKIE)
+        return response
+
+    # ------------------------------------------------------------------ pages
+
+    @app.get("/", response_class=HTMLResponse)
+    async def overview_page(request: Request) -> HTMLResponse:
+        user, _ = current(request)
+        viewer = user.viewer()
+        now = ctx.now()
+
+        def load() -> dict[str, Any]:
+            with ctx.store.session() as s:
+                ov = st.overview(s, viewer, now=now, sla=ctx.store.sla)
+                weeks = st.alerts_per_week(s, viewer, now=now)
+                communes = st.cases_per_commune(s, viewer)
+                feed = st.recent_feed(s, viewer, limit=10)
+                return {
+                    "ov": ov,
+                    "weeks": weeks,
+                    "communes": communes,
+                    "feed": [_feed_item(v, c) for v, c in feed],
+                    "last_seq": st.latest_seq(s),
+                }
+
+        data = await run_in_threadpool(load)
+        lang = lang_of(request)
+        names = ctx.names(lang)
+        ov = data["ov"]
+        week_chart = charts.stacked_columns(
+            [(local_date(w)[:5], counts) for w, counts in data["weeks"]],
+            series=st.SEVERITIES,
+            title=translate("alerts_per_week", lang),
+            labels={sev: translate(sev, lang) for sev in st.SEVERITIES},
+        )
+        agency_chart = charts.hbar_chart(
+            sorted(ov.events_by_agency_week.items(), key=lambda kv: -kv[1]),
+            title=translate("events_per_agency_week", lang),
+        )
+        commune_chart = charts.hbar_chart(
+            [
+                (names.commune(k) if names.commune(k) != k else k, v)
+                for k, v in list(data["communes"].items())[:12]
+            ],
+            title=translate("cases_per_commune", lang),
+        )
+        return render(
+            request,
+            "overview.html",
+            user=user,
+            ov=ov,
+            feed=data["feed"],
+            last_seq=data["last_seq"],
+            week_chart=week_chart,
+            agency_chart=agency_chart,
+            commune_chart=commune_chart,
+        )
+
+    @app.get("/feed", response_class=HTMLResponse)
+    async def feed_page(request: Request) -> HTMLResponse:
+        user, _ = current(request)
+        viewer = user.viewer()
+
+        def load() -> tuple[list[dict[str, Any]], int]:
+            with ctx.store.session() as s:
+                return [_feed_item(v, c) for v, c in st.recent_feed(s, viewer, limit=50)], st.latest_seq(s)
+
+        items, last = await run_in_threadpool(load)
+        return render(request, "feed.html", user=user, feed=items, last_seq=last)
+
+    @app.get("/feed/stream")
+    async def feed_stream(request: Request, after: int | None = None) -> StreamingResponse:
+        """Server-sent events: one ``alert`` event per new alert version the user may see."""
+        user, _ = current(request)
+        viewer = user.viewer()
+        last_id = request.headers.get("last-event-id")
+        start = int(last_id) if last_id and last_id.isdigit() else after
+
+        def fetch(after_seq: int) -> list[tuple[int, dict[str, Any]]]:
+            with ctx.store.session() as s:
+                return [(v.seq, _feed_item(v, c)) for v, c in st.feed_since(s, viewer, after_seq)]
+
+        def latest() -> int:
+            with ctx.store.session() as s:
+                return st.latest_seq(s)
+
+        async def events() -> AsyncIterator[str]:
+            cursor = start if start is not None else await run_in_threadpool(latest)
+            yield f"retry: 1000\nevent: hello\ndata: {json.dumps({'after': cursor})}\n\n"
+            idle = 0.0
+            while not await request.is_disconnected():
+                items = await run_in_threadpool(fetch, cursor)
+                for seq, item in items:
+                    cursor = seq
+                    yield f"id: {seq}\nevent: alert\ndata: {json.dumps(item, ensure_ascii=False)}\n\n"
+                if items:
+                    idle = 0.0
+                else:
+                    idle += FEED_POLL_S
+                    if idle >= 15:
+                        idle = 0.0
+                        yield ": keep-alive\n\n"
+                    await asyncio.sleep(FEED_POLL_S)
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    def case_filter(request: Request) -> st.CaseFilter:
+        qp = request.query_params
+        q = (qp.get("q") or "").strip() or None
+        try:
+            page = max(1, int(qp.get("page") or 1))
+        except ValueError:
+            raise HTTPException(400, f"page: expected a positive integer, found {qp.get('page')!r}") from None
+        severity = qp.get("severity") or None
+        if severity and severity not in st.SEVERITIES:
+            raise HTTPException(
+                400, f"severity: expected one of {', '.join(st.SEVERITIES)}, found {severity!r}"
+            )
+        status = qp.get("status") or None
+        if status and status not in st.CASE_STATUSES:
+            raise HTTPException(
+                400, f"status: expected one of {', '.join(st.CASE_STATUSES)}, found {status!r}"
+            )
+        sort = qp.get("sort") or "updated"
+        if sort not in st.SORTS:
+            raise HTTPException(400, f"sort: expected one of {', '.join(st.SORTS)}, found {sort!r}")
+        return st.CaseFilter(
+            severity=severity,
+            status=status,
+            agency=qp.get("agency") or None,
+            commune=qp.get("commune") or None,
+            rule=qp.get("rule") or None,
+            q=q,
+            tokens=query_tokens(q) if q else [],
+            sort=sort,
+            desc=qp.get("dir", "desc") != "asc",
+            page=page,
+        )
+
+    @app.get("/cases", response_class=HTMLResponse)
+    async def cases_page(request: Request) -> HTMLResponse:
+        user, _ = current(request)
+        f = case_filter(request)
+        viewer = user.viewer()
+
+        def load() -> tuple[list[st.Case], int, dict[str, list[str]]]:
+            with ctx.store.session() as s:
+                rows, total = st.filtered_cases(s, viewer, f)
+                return rows, total, st.filter_options(s, viewer)
+
+        rows, total, options = await run_in_threadpool(load)
+        params = {k: v for k, v in request.query_params.items() if k not in ("page", "lang") and v}
+        pages = max(1, -(-total // f.per_page))
+        return render(
+            request,
+            "cases.html",
+            user=user,
+            cases=rows,
+            total=total,
+            f=f,
+            options=options,
+            severities=st.SEVERITIES,
+            statuses=st.CASE_STATUSES,
+            pages=pages,
+            qs=lambda **kw: urlencode({**params, **{k: v for k, v in kw.items() if v is not None}}),
+            csv_qs=urlencode(params),
+        )
+
+    @app.get("/cases.csv")
+    async def cases_csv(request: Request) -> Response:
+        user, _ = current(request)
+        f = case_filter(request)
+        f.page, f.per_page = 1, 1_000_000
+        viewer = user.viewer()
+
+        def load() -> str:
+            with ctx.store.session() as s:
+                return reports.cases_csv(st.filtered_cases(s, viewer, f)[0])
+
+        body = await run_in_threadpool(load)
+        stamp = ctx.now().strftime("%Y%m%d-%H%M")
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="cases-{stamp}.csv"'},
+        )
+
+    @app.get("/cases/{case_id}", response_class=HTMLResponse)
+    async def case_page(request: Request, case_id: str, done: str | None = None) -> HTMLResponse:
+        user, nonce = current(request)
+        viewer = user.viewer()
+
+        def load() -> tuple[bool, st.CaseDetail | None, bool]:
+            with ctx.store.session() as s:
+                allowed = st.can_view_case(s, viewer, case_id)
+                if not allowed:
+                    return False, None, False
+                detail = st.case_detail(s, viewer, case_id)
+                done_seen = bool(done) and s.get(st.CaseActionRow, done) is not None
+                return True, detail, done_seen
+
+        allowed, detail, done_seen = await run_in_threadpool(load)
+        if not allowed:
+            raise Forbidden("forbidden_text")
+        if detail is None:
+            return render(
+                request, "error.html", status_code=404, user=user, title_key="not_found", text_key="not_found"
+            )
+        now = ctx.now()
+        blocks = [
+            {
+                "b": b,
+                "pending": st.block_is_pending(b),
+                "overdue": st.block_is_overdue(b, now=now, sla=ctx.store.sla),
+                "history": detail.block_history.get(b.request_id, []),
+            }
+            for b in detail.blocks
+        ]
+        return render(
+            request,
+            "case.html",
+            user=user,
+            d=detail,
+            c=detail.case,
+            blocks=blocks,
+            csrf=ctx.sessions.csrf_token(nonce),
+            agencies=ctx.agency_codes,
+            flash=("action_sent" if done_seen else "action_pending") if done else None,
+            can_steer=user.steering,
+        )
+
+    @app.post("/cases/{case_id}/actions", response_model=None)
+    async def case_action(
+        request: Request,
+        case_id: str,
+        action: str = Form(...),
+        csrf: str = Form(""),
+        lead_agency: str = Form(""),
+        note: str = Form(""),
+    ) -> Response:
+        user, nonce = current(request)
+        if not ctx.sessions.check_csrf(nonce, csrf):
+            raise HTTPException(403, "csrf: the form token does not match this session; reload the page")
+        viewer = user.viewer()
+        allowed = await run_in_threadpool(_can_view, ctx.store, viewer, case_id)
+        if not allowed:
+            raise Forbidden("forbidden_text")
+        if action not in ACTIONS:
+            raise HTTPException(400, f"action: expected one of {', '.join(ACTIONS)}, found {action!r}")
+        if action != "ADD_NOTE" and not user.steering:
+            raise Forbidden("forbidden_text")
+        if ctx.publisher is None:
+            raise HTTPException(503, "actions are disabled: this dashboard runs without a Kafka producer")
+        try:
+            event_id = await run_in_threadpool(
+                ctx.publisher.publish,
+                case_id,
+                action,
+                user,
+                lead_agency=lead_agency.strip() or None,
+                note=note.strip() or None,
+                known_agencies=ctx.agency_codes,
+            )
+        except ActionError as exc:
+            raise HTTPException(400, str(exc)) from None
+        await _wait_for_action(ctx.store, event_id, timeout_s=4.0)
+        return RedirectResponse(f"/cases/{case_id}?done={event_id}#history", status_code=303)
+
+    @app.get("/reports", response_class=HTMLResponse)
+    async def reports_page(request: Request) -> HTMLResponse:
+        user, _ = current(request)
+        local_today = ctx.now().astimezone(reports.TZ).date()
+        return render(
+            request,
+            "reports.html",
+            user=user,
+            default_from=date(local_today.year, 1, 1).isoformat(),
+            default_to=local_today.isoformat(),
+        )
+
+    @app.get("/reports/yearly", response_model=None)
+    async def yearly(request: Request, format: str = "html") -> Response:
+        user, _ = current(request)
+        if not user.steering:
+            raise Forbidden("forbidden_text")
+        qp = request.query_params
+        try:
+            start = date.fromisoformat(qp.get("from") or f"{ctx.now().year}-01-01")
+            end = date.fromisoformat(qp.get("to") or ctx.now().date().isoformat())
+        except ValueError as exc:
+            raise HTTPException(400, f"from/to: expected dates as YYYY-MM-DD ({exc})") from None
+        lang = lang_of(request)
+
+        def build() -> reports.YearlyReport:
+            with ctx.store.session() as s:
+                return reports.yearly_report(
+                    s,
+                    start,
+                    end,
+                    province_code=ctx.province_code,
+                    names=ctx.names(lang),
+                    lang=lang,
+                    now=ctx.now(),
+                )
+
+        try:
+            report = await run_in_threadpool(build)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        if format == "csv":
+            return Response(
+                reports.report_csv(report),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="bao-cao-{start}-{end}.csv"'},
+            )
+        if format != "html":
+            raise HTTPException(400, f"format: expected html or csv, found {format!r}")
+        return render(request, "report.html", user=user, r=report, dateline=reports.report_dateline(report))
+
+    # ------------------------------------------------------------------ JSON
+
+    @app.get("/api/summary")
+    async def summary() -> JSONResponse:
+        """Aggregate counts only (no case data): read by ``agencybus demo`` for its status line."""
+
+        def load() -> dict[str, Any]:
+            viewer = st.Viewer(username="summary", agency=st.STEERING_AGENCY, steering=True)
+            with ctx.store.session() as s:
+                ov = st.overview(s, viewer, now=ctx.now(), sla=ctx.store.sla)
+                return {
+                    "events": ov.events_total,
+                    "cases_total": ov.cases_total,
+                    "cases_open": ov.cases_open,
+                    "blocks_pending": ov.blocks_pending,
+                    "blocks_overdue": ov.blocks_overdue,
+                    "alerts_24h": ov.new_alerts_24h,
+                }
+
+        return JSONResponse(await run_in_threadpool(load))
+
+    @app.get("/healthz", response_class=PlainTextResponse)
+    async def healthz() -> str:
+        return "ok"
+
+    return app
+
+
+def _can_view(store: st.Store, viewer: st.Viewer, case_id: str) -> bool:
+    with store.session() as s:
+        return st.can_view_case(s, viewer, case_id) and s.get(st.Case, case_id) is not None
+
+
+async def _wait_for_action(store: st.Store, event_id: str, *, timeout_s: float) -> bool:
+    """Wait until the published action has come back from the topic into the store."""
+
+    def seen() -> bool:
+        with store.session() as s:
+            return s.get(st.CaseActionRow, event_id) is not None
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await run_in_threadpool(seen):
+            return True
+        await asyncio.sleep(0.15)
+    return False
+
+
+def _safe_next(target: str) -> str:
+    """Only same-site paths after login (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _feed_item(v: st.CaseVersion, c: st.Case) -> dict[str, Any]:
+    return {
+        "seq": v.seq,
+        "case_id": v.case_id,
+        "version": v.version,
+        "severity": v.severity,
+        "status": v.status,
+        "rules": v.rule_ids,
+        "seller_name": c.seller_name or "",
+        "recorded_at": local_time(v.recorded_at, "%d/%m/%Y %H:%M:%S"),
+        "recipients": c.recipients,
+        "evidence_count": v.evidence_count,
+    }
+
+
+__all__ = ["DashboardContext", "create_app"]

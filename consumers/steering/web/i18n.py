@@ -1,0 +1,177 @@
+"""Interface language (Vietnamese by default, English on request), dates and money the Vietnamese way.
+
+Officers read dates in Asia/Ho_Chi_Minh and amounts as "1.234.567 ₫"; the stored
+values stay UTC and integers, so only this module decides how they look.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+LANGS = ("vi", "en")
+DEFAULT_LANG = "vi"
+
+
+def format_vnd(amount: int | float | None) -> str:
+    """``1234567`` → ``"1.234.567 ₫"`` (dot thousands separator, đồng sign after a space)."""
+    if amount is None:
+        return "—"
+    value = round(amount)
+    sign = "-" if value < 0 else ""
+    return f"{sign}{abs(value):,}".replace(",", ".") + " ₫"
+
+
+def format_int(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}".replace(",", ".")
+
+
+def local_time(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    """A UTC timestamp shown in Asia/Ho_Chi_Minh (dd/mm/yyyy hh:mm)."""
+    if value is None:
+        return "—"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(TZ).strftime(fmt)
+
+
+def local_date(value: datetime | None) -> str:
+    return local_time(value, "%d/%m/%Y")
+
+
+# Every interface string, keyed by a short id; a missing key shows the key itself (visible in review).
+MESSAGES: dict[str, dict[str, str]] = {
+    "app_title": {"vi": "Ban Chỉ đạo 389 — Bảng điều hành", "en": "Steering Committee 389 — Dashboard"},
+    "overview": {"vi": "Tổng quan", "en": "Overview"},
+    "feed": {"vi": "Cảnh báo trực tiếp", "en": "Live alerts"},
+    "cases": {"vi": "Vụ việc", "en": "Cases"},
+    "reports": {"vi": "Báo cáo", "en": "Reports"},
+    "logout": {"vi": "Đăng xuất", "en": "Log out"},
+    "login": {"vi": "Đăng nhập", "en": "Log in"},
+    "username": {"vi": "Tên đăng nhập", "en": "User name"},
+    "password": {"vi": "Mật khẩu", "en": "Password"},
+    "login_failed": {"vi": "Sai tên đăng nhập hoặc mật khẩu.", "en": "Wrong user name or password."},
+    "session_expired": {
+        "vi": "Phiên làm việc đã hết hạn, vui lòng đăng nhập lại.",
+        "en": "Your session has expired; please log in again.",
+    },
+    "open_cases_by_severity": {"vi": "Vụ việc đang mở theo mức độ", "en": "Open cases by severity"},
+    "new_alerts_24h": {"vi": "Cảnh báo mới (24 giờ)", "en": "New alerts (24 h)"},
+    "blocks_pending": {"vi": "Yêu cầu phong tỏa chờ xử lý", "en": "Payment blocks pending"},
+    "blocks_overdue": {"vi": "Quá hạn xử lý", "en": "Overdue"},
+    "events_per_agency_week": {"vi": "Sự kiện theo cơ quan (7 ngày)", "en": "Events per agency (7 days)"},
+    "alerts_per_week": {"vi": "Cảnh báo theo tuần và mức độ", "en": "Alerts per week by severity"},
+    "cases_per_commune": {"vi": "Vụ việc theo xã/phường", "en": "Cases per commune/ward"},
+    "open_cases": {"vi": "Vụ việc đang mở", "en": "Open cases"},
+    "events_total": {"vi": "Tổng số sự kiện", "en": "Events received"},
+    "severity": {"vi": "Mức độ", "en": "Severity"},
+    "status": {"vi": "Trạng thái", "en": "Status"},
+    "agency": {"vi": "Cơ quan", "en": "Agency"},
+    "commune": {"vi": "Xã/phường", "en": "Commune/ward"},
+    "rule": {"vi": "Quy tắc", "en": "Rule"},
+    "search": {
+        "vi": "Tìm theo định danh người bán (SĐT, MST, tài khoản, gian hàng…)",
+        "en": "Search any seller identifier (phone, tax code, account, shop…)",
+    },
+    "filter": {"vi": "Lọc", "en": "Filter"},
+    "all": {"vi": "Tất cả", "en": "All"},
+    "export_csv": {"vi": "Xuất CSV", "en": "Export CSV"},
+    "case_id": {"vi": "Mã vụ việc", "en": "Case"},
+    "seller": {"vi": "Người bán", "en": "Seller"},
+    "opened_at": {"vi": "Mở lúc", "en": "Opened"},
+    "updated_at": {"vi": "Cập nhật", "en": "Updated"},
+    "version": {"vi": "Phiên bản", "en": "Version"},
+    "lead_agency": {"vi": "Cơ quan chủ trì", "en": "Lead agency"},
+    "recipients": {"vi": "Cơ quan nhận", "en": "Routed to"},
+    "identifiers": {"vi": "Định danh người bán", "en": "Seller identifiers"},
+    "timeline": {"vi": "Dòng thời gian chứng cứ liên ngành", "en": "Cross-agency evidence timeline"},
+    "rules_fired": {"vi": "Quy tắc đã kích hoạt", "en": "Rules fired"},
+    "payment_blocks": {"vi": "Phong tỏa tài khoản", "en": "Payment blocks"},
+    "history": {"vi": "Lịch sử vụ việc", "en": "Case history"},
+    "actions": {"vi": "Thao tác", "en": "Actions"},
+    "assign_lead": {"vi": "Giao cơ quan chủ trì", "en": "Assign lead agency"},
+    "add_note": {"vi": "Thêm ghi chú", "en": "Add note"},
+    "note": {"vi": "Ghi chú", "en": "Note"},
+    "close_case": {"vi": "Đóng vụ việc", "en": "Close case"},
+    "reopen_case": {"vi": "Mở lại vụ việc", "en": "Reopen case"},
+    "submit": {"vi": "Gửi", "en": "Submit"},
+    "no_cases": {"vi": "Không có vụ việc nào.", "en": "No cases."},
+    "no_alerts_yet": {"vi": "Chưa có cảnh báo.", "en": "No alerts yet."},
+    "withheld": {
+        "vi": "Chứng cứ không được chia sẻ với cơ quan bạn",
+        "en": "Evidence withheld from your agency",
+    },
+    "forbidden": {"vi": "Không có quyền truy cập", "en": "Access denied"},
+    "forbidden_text": {
+        "vi": "Vụ việc này không được chuyển cho cơ quan của bạn.",
+        "en": "This case is not routed to your agency.",
+    },
+    "not_found": {"vi": "Không tìm thấy", "en": "Not found"},
+    "page": {"vi": "Trang", "en": "Page"},
+    "prev": {"vi": "Trước", "en": "Previous"},
+    "next": {"vi": "Sau", "en": "Next"},
+    "total": {"vi": "Tổng", "en": "Total"},
+    "yearly_report": {"vi": "Báo cáo năm (trước 10/12)", "en": "Yearly report (due before 10 December)"},
+    "period_from": {"vi": "Từ ngày", "en": "From"},
+    "period_to": {"vi": "Đến ngày", "en": "To"},
+    "view_html": {"vi": "Xem bản in", "en": "Printable page"},
+    "request": {"vi": "Yêu cầu", "en": "Request"},
+    "requested_at": {"vi": "Ngày yêu cầu", "en": "Requested"},
+    "bank_status": {"vi": "Trạng thái ngân hàng", "en": "Bank status"},
+    "targets": {"vi": "Tài khoản", "en": "Targets"},
+    "by": {"vi": "bởi", "en": "by"},
+    "new_version": {"vi": "Phiên bản mới của cảnh báo", "en": "New alert version"},
+    "evidence": {"vi": "chứng cứ", "en": "evidence"},
+    "action_sent": {"vi": "Đã gửi thao tác; đã cập nhật lịch sử.", "en": "Action sent; history updated."},
+    "action_pending": {
+        "vi": "Đã gửi thao tác; lịch sử sẽ cập nhật trong giây lát.",
+        "en": "Action sent; the history will update shortly.",
+    },
+    "language": {"vi": "English", "en": "Tiếng Việt"},
+    "live": {"vi": "trực tiếp", "en": "live"},
+    "events": {"vi": "sự kiện", "en": "events"},
+    "sort": {"vi": "Sắp xếp", "en": "Sort"},
+    "none": {"vi": "Chưa có", "en": "None"},
+    "legacy_district": {"vi": "huyện (cũ)", "en": "legacy district"},
+    "OPEN": {"vi": "Đang mở", "en": "Open"},
+    "CLOSED": {"vi": "Đã đóng", "en": "Closed"},
+    "MERGED": {"vi": "Đã gộp", "en": "Merged"},
+    "LOW": {"vi": "Thấp", "en": "Low"},
+    "MEDIUM": {"vi": "Trung bình", "en": "Medium"},
+    "HIGH": {"vi": "Cao", "en": "High"},
+    "CRITICAL": {"vi": "Nghiêm trọng", "en": "Critical"},
+    "ASSIGN_LEAD": {"vi": "Giao chủ trì", "en": "Lead assigned"},
+    "ADD_NOTE": {"vi": "Ghi chú", "en": "Note"},
+    "CLOSE": {"vi": "Đóng vụ việc", "en": "Closed"},
+    "REOPEN": {"vi": "Mở lại", "en": "Reopened"},
+    "OTHER": {"vi": "Khác", "en": "Other"},
+    "inspection": {"vi": "Kiểm tra", "en": "Inspection"},
+    "violation": {"vi": "Vi phạm", "en": "Violation"},
+    "tax-anomaly": {"vi": "Bất thường thuế", "en": "Tax anomaly"},
+    "complaint": {"vi": "Khiếu nại", "en": "Complaint"},
+    "payment-block-request": {"vi": "Yêu cầu phong tỏa", "en": "Payment-block request"},
+    "RECEIVED": {"vi": "Đã tiếp nhận", "en": "Received"},
+    "EXECUTED": {"vi": "Đã phong tỏa", "en": "Executed"},
+    "REJECTED": {"vi": "Từ chối", "en": "Rejected"},
+    "LIFTED": {"vi": "Đã gỡ phong tỏa", "en": "Lifted"},
+    "EXPIRED": {"vi": "Hết hiệu lực", "en": "Expired"},
+    "PENDING": {"vi": "Chờ xử lý", "en": "Pending"},
+    "signature_ok": {"vi": "chữ ký NHNN hợp lệ", "en": "State Bank signature valid"},
+    "signature_bad": {"vi": "chữ ký KHÔNG hợp lệ — không áp dụng", "en": "signature INVALID — not applied"},
+    "signature_unchecked": {"vi": "chưa xác minh chữ ký", "en": "signature not checked"},
+}
+
+
+def translate(key: str, lang: str) -> str:
+    entry = MESSAGES.get(key)
+    if entry is None:
+        return key
+    return entry.get(lang) or entry.get(DEFAULT_LANG) or key
+
+
+def pick_lang(query_lang: str | None, cookie_lang: str | None) -> str:
+    for candidate in (query_lang, cookie_lang):
+        if candidate in LANGS:
+            return str(candidate)
+    return DEFAULT_LANG

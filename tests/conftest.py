@@ -1,6 +1,6 @@
-"""Shared fixtures: one embedded broker per session, settings pointing at it, a fresh PostgreSQL schema.
+"""Shared fixtures: one embedded broker per test module, settings pointing at it, a fresh PostgreSQL schema.
 
-The broker is shared by the whole session and its topics are not empty: use unique
+The broker is shared by the tests of a module and its topics are not empty: use unique
 consumer group ids (``tests.helpers.unique_group``) and assert only on the event_ids
 your test produced (``tests.helpers.wait_for_event_ids`` / ``consume_until``).
 """
@@ -38,9 +38,15 @@ def _no_leftover_broker() -> Iterator[None]:
     assert not leftovers, f"Tansu processes left running by the tests: {leftovers}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """The session's embedded broker, with every catalog topic created."""
+    """An embedded broker shared by one test module, with every catalog topic created.
+
+    One per module, not per session: processors, the dashboard and the forwarder read whole
+    topics from the beginning, so a session broker made each of them wade through every other
+    module's traffic first (and meet its deliberately broken records). Starting Tansu and
+    creating the catalog costs about 0.15 s, so isolation is cheap.
+    """
     embedded = EmbeddedBroker(log_dir=tmp_path_factory.mktemp("broker"))
     embedded.start()
     try:
@@ -60,7 +66,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(broker: EmbeddedBroker, tmp_path: Path, clean_env: None) -> Settings:
-    """Settings of a process talking to the session broker, with its own data_dir, metrics off."""
+    """Settings of a process talking to the module's broker, with its own data_dir, metrics off."""
     return load_settings(bootstrap_servers=broker.bootstrap_servers, data_dir=tmp_path, metrics_port=0)
 
 

@@ -23,7 +23,7 @@ Record = Any  # kafka-python ConsumerRecord: topic, partition, offset, key, valu
 
 
 def unique_group(prefix: str = "test") -> str:
-    """A consumer group id no other test uses (the broker is shared by the whole session)."""
+    """A consumer group id no other test uses (the broker is shared by every test of a module)."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 

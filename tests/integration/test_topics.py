@@ -54,7 +54,7 @@ def test_cli_create_is_idempotent_and_list_shows_the_catalog(
     created = runner.invoke(runtime_app(), ["topics", "create"])
     assert created.exit_code == 0, created.output
     total = len(catalog_topics(settings))
-    assert f"0 created, {total} already existed" in created.output  # the session broker has them all
+    assert f"0 created, {total} already existed" in created.output  # the module broker has them all
     assert "existing  agency.violations.v1" in created.output
 
     listed = runner.invoke(runtime_app(), ["topics", "list"], env={"COLUMNS": "250"})

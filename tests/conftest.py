@@ -19,6 +19,7 @@ import pytest
 from agencybus.broker import EmbeddedBroker
 from agencybus.kafka import ensure_topics
 from agencybus.settings import ENV_PREFIX, Settings, load_settings
+from consumers.state_bank.ledger import Ledger
 from tests.helpers import tansu_processes
 
 PG_HOST = "127.0.0.1"
@@ -115,3 +116,19 @@ def pg_url(_pg_user: str) -> Iterator[str]:
                 (schema,),
             )
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store's database URL, once as a SQLite file and once as a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state_bank.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def ledger(db_url: str) -> Iterator[Ledger]:
+    """The State Bank ledger on ``db_url``, migrated, closed after the test."""
+    opened = Ledger.open(db_url)
+    yield opened
+    opened.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from agencybus.kafka import client_config
+from agencybus.kafka import client_config, make_consumer
 from agencybus.settings import Settings
 
 Record = Any  # kafka-python ConsumerRecord: topic, partition, offset, key, value, headers, ...
@@ -148,3 +148,22 @@ def tansu_processes(pid: int | None = None, *, port: int | None = None) -> list[
         if "tansu" in cmdline and state != "Z" and (port is None or f"127.0.0.1:{port} " in cmdline + " "):
             result.append((child, cmdline.strip()))
     return result
+
+
+def read_to_end(settings: Settings, topic: str, keep: Callable[[Any], bool]) -> list[Any]:
+    """Every record of ``topic`` up to its current end that ``keep`` selects (so duplicates are counted)."""
+    consumer = make_consumer(settings, group_id=None)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = consumer.end_offsets(parts)
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        kept: list[Any] = []
+        deadline = time.monotonic() + 30
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            assert time.monotonic() < deadline, "could not read the topic to its end in 30 s"
+            for records in consumer.poll(timeout_ms=200).values():
+                kept += [r for r in records if keep(r)]
+        return kept
+    finally:
+        consumer.close()

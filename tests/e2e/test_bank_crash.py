@@ -27,19 +27,11 @@ from consumers.state_bank import samples
 from consumers.state_bank.ledger import BlockRequestRow, Ledger, StatusOutboxRow
 from consumers.state_bank.service import REQUEST_TOPIC, STATUS_TOPIC
 from schemas import codec
-from tests.helpers import header, unique_group
-from tests.integration.test_bank_relay import read_to_end
+from tests.helpers import header, read_to_end, unique_group
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
 BURST = 500
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state_bank.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,26 +32,12 @@ from schemas import codec
 AGENCIES = ("CA", "QLTT", "SCT", "THUE", "NHNN")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state_bank.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
 def bank_settings(tmp_path: Path, clean_env: None) -> Settings:
     settings = load_settings(data_dir=tmp_path, bank_allowed_agencies=["CA", "QLTT", "SCT", "THUE"])
     for agency in AGENCIES:
         signing.generate_keypair(agency, settings.resolved_keys_dir)
     return settings
-
-
-@pytest.fixture
-def ledger(db_url: str) -> Iterator[Ledger]:
-    opened = Ledger.open(db_url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

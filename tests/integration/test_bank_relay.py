@@ -8,14 +8,10 @@ distinct event ids.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kafka import TopicPartition
 
 from agencybus import signing
 from agencybus.broker import EmbeddedBroker
@@ -26,16 +22,9 @@ from consumers.state_bank.ledger import Ledger
 from consumers.state_bank.outbox import BankStatusSigner, StatusRelay
 from consumers.state_bank.service import STATUS_TOPIC, policy_from_settings
 from schemas import codec
-from tests.helpers import header
+from tests.helpers import header, read_to_end
 
 pytestmark = pytest.mark.broker
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state_bank.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
@@ -44,32 +33,6 @@ def bank_settings(broker: EmbeddedBroker, tmp_path: Path, clean_env: None) -> Se
     for agency in ("CA", "NHNN"):
         signing.generate_keypair(agency, settings.resolved_keys_dir)
     return settings
-
-
-@pytest.fixture
-def ledger(db_url: str) -> Iterator[Ledger]:
-    opened = Ledger.open(db_url)
-    yield opened
-    opened.close()
-
-
-def read_to_end(settings: Settings, topic: str, keep: Callable[[Any], bool]) -> list[Any]:
-    """Every record of ``topic`` up to its current end that ``keep`` selects (so duplicates are counted)."""
-    consumer = make_consumer(settings, group_id=None)
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        ends = consumer.end_offsets(parts)
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        kept: list[Any] = []
-        deadline = time.monotonic() + 30
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            assert time.monotonic() < deadline, "could not read the topic to its end in 30 s"
-            for records in consumer.poll(timeout_ms=200).values():
-                kept += [r for r in records if keep(r)]
-        return kept
-    finally:
-        consumer.close()
 
 
 def _relay(settings: Settings, ledger: Ledger, batch_size: int = 500) -> StatusRelay:

@@ -35,13 +35,6 @@ from tests.helpers import consume_until, header, unique_group, wait_for_event_id
 pytestmark = pytest.mark.broker
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state_bank.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture
 def bank_settings(broker: EmbeddedBroker, tmp_path: Path, db_url: str, clean_env: None) -> Settings:
     settings = load_settings(

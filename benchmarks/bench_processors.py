@@ -43,9 +43,10 @@ from agencybus.broker import EmbeddedBroker, free_port
 from agencybus.kafka import client_config, ensure_topics
 from agencybus.settings import Settings
 from processors.app import PRODUCER_LINGER_S, internal_topics, shorten_fetch_wait
-from processors.cases import Correlator, correlation_messages
+from processors.cases import Correlator
 from processors.identity import IdentityResolver, load_warninglist
-from processors.ingest import SOURCE_TOPICS, ingest
+from processors.ingest import SOURCE_TOPICS
+from processors.reference import ReferencePipeline
 from processors.rules import load_rules
 from processors.runner import WorkerProcess
 from schemas import codec
@@ -214,27 +215,17 @@ def latencies(sent: dict[str, float], tap: AlertTap, settle_s: float = 2.0) -> d
 
 def expected_cases(records: list[Record], namespace: str) -> dict[str, set[str]]:
     """Case id → evidence ids from the core in-process over the same records (the reference)."""
-    resolver = IdentityResolver.in_memory(namespace=namespace, warninglist=load_warninglist())
-    correlator = Correlator(load_rules())
-    states: dict[str, dict[str, Any]] = {}
+    pipeline = ReferencePipeline(
+        IdentityResolver.in_memory(namespace=namespace, warninglist=load_warninglist()),
+        Correlator(load_rules()),
+    )
     cases: dict[str, set[str]] = {}
     for topic, _, value, headers, _ in records:
-        summary = ingest(topic, value, headers).event
-        assert summary is not None
-        res = resolver.resolve(summary.event_id, summary.tokens, summary.occurred_at)
-        queue = correlation_messages(
-            res.cluster_id, res.absorbed, {**summary.to_dict(), "tokens": res.tokens}
-        )
-        while queue:
-            send = queue.pop(0)
-            state, outcome = correlator.handle(states.get(send.cluster_id), send.message)
-            states[send.cluster_id] = state
-            queue.extend(outcome.sends)
-            for snap in outcome.alerts:
-                if snap.status != "MERGED":
-                    cases[snap.case_id] = {e.event_id for e in snap.evidence}
-                else:
-                    cases.pop(snap.case_id, None)
+        for snap in pipeline.feed(topic, value, headers):
+            if snap.status != "MERGED":
+                cases[snap.case_id] = {e.event_id for e in snap.evidence}
+            else:
+                cases.pop(snap.case_id, None)
     return cases
 
 

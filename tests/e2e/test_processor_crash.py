@@ -17,9 +17,9 @@ from agencybus.broker import EmbeddedBroker
 from agencybus.kafka import client_config, ensure_topics, make_producer
 from agencybus.settings import Settings
 from processors.app import internal_topics
-from processors.cases import Correlator, correlation_messages
+from processors.cases import Correlator
 from processors.identity import IdentityResolver
-from processors.ingest import ingest
+from processors.reference import ReferencePipeline
 from processors.routing import route
 from processors.rules import load_rules
 from processors.runner import WorkerProcess
@@ -88,23 +88,11 @@ def stream(groups: int, seed: int) -> list[tuple[bytes, bytes, list[tuple[str, b
 
 def expected_final(records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]], namespace: str) -> Final:
     """The same core, in-process, fed in publish order: what every run must end with."""
-    resolver = IdentityResolver.in_memory(namespace=namespace)
-    correlator = Correlator(load_rules())
-    states: dict[str, dict[str, Any]] = {}
+    pipeline = ReferencePipeline(IdentityResolver.in_memory(namespace=namespace), Correlator(load_rules()))
     alerts: list[dict[str, Any]] = []
     for _, value, headers in records:
-        summary = ingest(TOPIC, value, headers).event
-        assert summary is not None
-        res = resolver.resolve(summary.event_id, summary.tokens, summary.occurred_at)
-        queue = correlation_messages(
-            res.cluster_id, res.absorbed, {**summary.to_dict(), "tokens": res.tokens}
-        )
-        while queue:
-            send = queue.pop(0)
-            state, out = correlator.handle(states.get(send.cluster_id), send.message)
-            states[send.cluster_id] = state
-            queue.extend(out.sends)
-            alerts.extend(r.record for snap in out.alerts for r in route(snap, "38") if r.audience == "ALL")
+        for snap in pipeline.feed(TOPIC, value, headers):
+            alerts.extend(r.record for r in route(snap, "38") if r.audience == "ALL")
     return final_of(alerts)
 
 

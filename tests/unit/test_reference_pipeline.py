@@ -1,0 +1,38 @@
+"""The in-process reference pipeline: one seller's story across agencies becomes one case with versions."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.cases import Correlator
+from processors.identity import IdentityResolver, load_warninglist
+from processors.ingest import RejectedRecord
+from processors.reference import ReferencePipeline
+from processors.rules import load_rules
+from schemas import codec, topics
+from schemas.examples import example_events
+
+
+def _pipeline() -> ReferencePipeline:
+    resolver = IdentityResolver.in_memory(namespace="ref-test", warninglist=load_warninglist())
+    return ReferencePipeline(resolver, Correlator(load_rules()))
+
+
+def test_the_example_story_is_one_case_whose_versions_accumulate_rules() -> None:
+    pipeline = _pipeline()
+    versions = []
+    for event in example_events():
+        topic = topics.AGENCY_TOPICS.get(event.EVENT_TYPE.key)
+        if topic is None:
+            continue
+        encoded = codec.encode_event(event)
+        versions += pipeline.feed(topic.name, encoded.value, encoded.headers)
+    assert len({v.case_id for v in versions}) == 1
+    assert [v.version for v in versions] == list(range(1, len(versions) + 1))
+    last_rules = {r["rule_id"] for r in versions[-1].rules}
+    assert {"counterfeit-tax-180d", "payment-block-request"} <= last_rules
+
+
+def test_a_record_that_is_not_an_agency_event_is_refused() -> None:
+    with pytest.raises(RejectedRecord, match="cannot decode"):
+        _pipeline().feed(topics.VIOLATIONS.name, b"not avro", None)

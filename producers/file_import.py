@@ -275,26 +275,42 @@ def _bad_utf8_reject(row: int, number: int, offset: int, chunk: bytes, exc: Unic
     )
 
 
+class _RowNumbers:
+    """Numbers a file's rows and holds the lines that were not valid UTF-8 until their turn.
+
+    The line decoder reports a bad line as soon as it meets it; the reader yields it in file
+    order, just before the next good row (or at the end).
+    """
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.bad: list[RawRow] = []
+
+    def next(self) -> int:
+        self.last += 1
+        return self.last
+
+    def on_bad_utf8(self, number: int, offset: int, chunk: bytes, exc: UnicodeDecodeError) -> None:
+        row = self.next()
+        self.bad.append(
+            RawRow(row, number, None, [_bad_utf8_reject(row, number, offset, chunk, exc)], len(chunk))
+        )
+
+    def take_bad(self) -> list[RawRow]:
+        taken, self.bad = self.bad, []
+        return taken
+
+
 def read_csv(path: Path, columns: dict[str, Column]) -> Iterator[RawRow]:
     """Rows of a CSV file with a header row; bad UTF-8 lines become rejected rows, the rest still read."""
-    pending_bad: list[RawRow] = []
-    row_counter = [0]
+    rows = _RowNumbers()
 
     def on_bad(number: int, offset: int, chunk: bytes, exc: UnicodeDecodeError) -> None:
         if number == 1:
             raise FileFormatError(
                 _bad_utf8_reject(0, number, offset, chunk, exc).reason + " (in the header row)"
             )
-        row_counter[0] += 1
-        pending_bad.append(
-            RawRow(
-                row_counter[0],
-                number,
-                None,
-                [_bad_utf8_reject(row_counter[0], number, offset, chunk, exc)],
-                len(chunk),
-            )
-        )
+        rows.on_bad_utf8(number, offset, chunk, exc)
 
     with path.open("rb") as raw:
         lines = _decode_lines(raw, on_bad)
@@ -323,22 +339,17 @@ def read_csv(path: Path, columns: dict[str, Column]) -> Iterator[RawRow]:
                 break
             except csv.Error as exc:
                 start_line = current["first"]
-                row_counter[0] += 1
+                row_no = rows.next()
                 yield RawRow(
-                    row_counter[0],
-                    start_line,
-                    None,
-                    [Reject(row_counter[0], start_line, "(line)", f"CSV syntax: {exc}")],
+                    row_no, start_line, None, [Reject(row_no, start_line, "(line)", f"CSV syntax: {exc}")]
                 )
                 continue
             start_line = current["first"]
-            yield from pending_bad
-            pending_bad.clear()
+            yield from rows.take_bad()
             size, current["size"] = current["size"], 0
             if not any(c.strip() for c in cells):
                 continue
-            row_counter[0] += 1
-            row_no = row_counter[0]
+            row_no = rows.next()
             if len(cells) != len(names):
                 yield RawRow(
                     row_no,
@@ -359,34 +370,18 @@ def read_csv(path: Path, columns: dict[str, Column]) -> Iterator[RawRow]:
             yield RawRow(
                 row_no, start_line, row_to_data(dict(zip(names, cells, strict=True)), columns), [], size
             )
-        yield from pending_bad
+        yield from rows.take_bad()
 
 
 def read_jsonl(path: Path) -> Iterator[RawRow]:
     """Rows of a JSON Lines file (one JSON object per line, nested as in the models)."""
-    pending_bad: list[RawRow] = []
-    row_counter = [0]
-
-    def on_bad(number: int, offset: int, chunk: bytes, exc: UnicodeDecodeError) -> None:
-        row_counter[0] += 1
-        pending_bad.append(
-            RawRow(
-                row_counter[0],
-                number,
-                None,
-                [_bad_utf8_reject(row_counter[0], number, offset, chunk, exc)],
-                len(chunk),
-            )
-        )
-
+    rows = _RowNumbers()
     with path.open("rb") as raw:
-        for number, text, size in _decode_lines(raw, on_bad):
-            yield from pending_bad
-            pending_bad.clear()
+        for number, text, size in _decode_lines(raw, rows.on_bad_utf8):
+            yield from rows.take_bad()
             if not text.strip():
                 continue
-            row_counter[0] += 1
-            row_no = row_counter[0]
+            row_no = rows.next()
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -424,7 +419,7 @@ def read_jsonl(path: Path) -> Iterator[RawRow]:
                 )
                 continue
             yield RawRow(row_no, number, data, [], size)
-        yield from pending_bad
+        yield from rows.take_bad()
 
 
 # --------------------------------------------------------------------------- validating and publishing

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     hot_token_limit: int = Field(
         20, ge=1, description="A token seen with more distinct clusters stops linking"
     )
+    processor_compression: Literal["none", "gzip"] = Field(
+        "none",
+        description="Compression of what the processors produce (alerts, internal topics, changelogs); "
+        "gzip costs the worker CPU, see benchmarks/README.md",
+    )
 
     # --- State Bank branch service ------------------------------------------
     bank_branch: str = Field("NHNN-KV10", description="State Bank regional branch code of this service")

@@ -63,10 +63,10 @@ def process(
         raise typer.Exit(1) from None
     if settings.metrics_port:
         serve_metrics_from(settings)
-    import faust
+    from agencybus.faust_worker import run_worker
 
     sys.argv = [sys.argv[0]]  # faust's worker parses argv; ours was consumed by typer
-    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+    run_worker(app, loglevel)
 
 
 def read_hot_tokens(settings: Settings, app_id: str, timeout_s: float = 10.0) -> dict[str, dict[str, Any]]:

@@ -181,23 +181,38 @@ def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
     reader.start(reader.end_offsets())
     worker.start().wait_web()
 
+    published = [0]
+    live = threading.Event()
+    head = len(records) * 3 // 5  # sellers' first events come first; cases start in the third round
+
     def publish_paced() -> None:
+        # The head first; the rest paced once the worker publishes alerts (it joins its group a
+        # few seconds after start, then takes whatever has arrived as one batch), so the kill
+        # lands while records are still coming.
         producer = make_producer(settings)
-        for key, value, headers in records:
+        for i, (key, value, headers) in enumerate(records):
+            if i == head:
+                producer.flush()
+                live.wait(120)
             producer.send(TOPIC, key=key, value=value, headers=headers)
-            time.sleep(0.02)
+            published[0] += 1
+            if i >= head:
+                time.sleep(0.05)
         producer.flush()
         producer.close()
 
     publisher = threading.Thread(target=publish_paced)
     publisher.start()
     try:
+        reader.until(lambda: len(reader.alerts) > 0, 120, "the first alert")
+        live.set()
         reader.until(
-            lambda: len({a["case_id"] for a in reader.alerts}) >= len(expected) // 4, 120, "first cases"
+            lambda: len({a["case_id"] for a in reader.alerts}) >= len(expected) // 2, 120, "first cases"
         )
         worker.kill()
+        published_at_kill = published[0]
         reader.drain()  # what the killed worker managed to publish
-        killed_with = len(final_of(reader.alerts))
+        final_at_kill = final_of(reader.alerts)
         restarted = time.monotonic()
         worker = WorkerProcess(broker.bootstrap_servers, crash_app, tmp_path / "crash", store="rocksdb://",
                                namespace=namespace, web_port=worker.web_port)  # fmt: skip
@@ -209,10 +224,13 @@ def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
             lambda: final_of(reader.alerts) == expected, 120, "the crash run's final cases", expected
         )
     finally:
+        live.set()
         publisher.join()
         worker.stop()
     crash_final = final_of(reader.alerts)
-    assert killed_with < len(expected), "the kill did not land mid-stream"
+    assert published_at_kill < len(records) and final_at_kill != expected, (
+        f"the kill did not land mid-stream ({published_at_kill} of {len(records)} records published)"
+    )
 
     # 2. The uninterrupted run over the same records (memory tables, same namespace).
     calm_app = f"crash-b-{uuid.uuid4().hex[:6]}"
@@ -227,6 +245,7 @@ def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
         calm.stop()
     assert final_of(reader.alerts) == crash_final == expected
     print(
-        f"{len(records)} events, {len(expected)} cases; killed after {killed_with}; restart {restart_s:.1f} s"
+        f"{len(records)} events, {len(expected)} cases; killed after {published_at_kill} records "
+        f"with {len(final_at_kill)} cases out; restart {restart_s:.1f} s"
     )
     assert restart_s < 30, f"restarted worker took {restart_s:.1f} s to publish again"

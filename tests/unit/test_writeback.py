@@ -1,0 +1,110 @@
+"""The write-back view: one read and one write per key per batch, and the table ends up as a dict would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processors.writeback import WriteBack
+
+
+class CountingTable(MutableMapping[str, Any]):
+    """A dict that counts reads and writes, standing in for a faust table."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data = dict(data or {})
+        self.reads = 0
+        self.writes: list[str] = []
+        self.deletes: list[str] = []
+
+    def __getitem__(self, key: str) -> Any:
+        self.reads += 1
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.writes.append(key)
+        self.data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        self.deletes.append(key)
+        del self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def test_a_key_touched_many_times_is_read_once_and_written_once() -> None:
+    table = CountingTable({"a": 1})
+    view = WriteBack(table)
+    for i in range(10):
+        view["a"] = view["a"] + i
+        view["b"] = view.get("b", 0) + 1
+    assert table.reads == 2  # "a" once, "b" once (a miss)
+    assert table.writes == []  # nothing reaches the table before the flush
+    assert view.pending == 2
+    assert view.flush() == 2
+    assert sorted(table.writes) == ["a", "b"]
+    assert table.data == {"a": 46, "b": 10}
+
+
+def test_flush_drops_the_cache_so_the_next_batch_reads_the_table_again() -> None:
+    table = CountingTable({"a": 1})
+    view = WriteBack(table)
+    assert view["a"] == 1
+    view.flush()
+    table.data["a"] = 2  # e.g. the partition moved away and back, restored from the changelog
+    assert view["a"] == 2
+
+
+def test_missing_keys_and_deletes_behave_like_a_dict() -> None:
+    table = CountingTable({"a": 1})
+    view = WriteBack(table)
+    assert "x" not in view
+    with pytest.raises(KeyError):
+        view["x"]
+    with pytest.raises(KeyError):
+        del view["x"]
+    del view["a"]
+    assert "a" not in view
+    view["c"] = 3
+    assert sorted(view) == ["c"]
+    assert len(view) == 1
+    view.flush()
+    assert table.deletes == ["a"]
+    assert table.data == {"c": 3}
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["set", "del", "get"]), st.sampled_from("abcd"), st.integers()),
+        max_size=60,
+    ),
+    st.lists(st.integers(min_value=0, max_value=60), max_size=4),
+)
+def test_any_sequence_of_operations_leaves_the_table_equal_to_a_plain_dict(
+    ops: list[tuple[str, str, int]], flush_points: list[int]
+) -> None:
+    table = CountingTable({"a": 0})
+    view = WriteBack(table)
+    reference: dict[str, int] = {"a": 0}
+    for i, (op, key, value) in enumerate(ops):
+        if i in flush_points:
+            view.flush()
+        if op == "set":
+            view[key] = value
+            reference[key] = value
+        elif op == "del" and key in reference:
+            del view[key]
+            del reference[key]
+        else:
+            assert view.get(key) == reference.get(key)
+        assert dict(view.items()) == reference
+    view.flush()
+    assert table.data == reference

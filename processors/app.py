@@ -156,6 +156,12 @@ def decode_items(value: bytes) -> list[dict[str, Any]]:
     return items
 
 
+def _report_failed_send(future: Any) -> None:
+    """An alert the broker did not take after aiokafka's own retries: say so loudly."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("alert_send_failed", error=repr(future.exception()))
+
+
 def _count_step(event_type: str, step: Step, rules: RuleSet) -> None:
     res = step.resolution
     if res is not None and not res.duplicate:
@@ -248,6 +254,14 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         namespace=namespace if namespace is not None else app_id,
     )
     pipeline = CorrelationPipeline(resolver, Correlator(rules), views["cluster-state"])
+
+    async def forget_cached_state(*args: Any, **kwargs: Any) -> None:
+        """Partitions moved: what the views cached may no longer be the tables' values."""
+        for view in views.values():
+            view.forget()
+
+    app.on_partitions_revoked.connect(forget_cached_state)
+    app.on_partitions_assigned.connect(forget_cached_state)
     raw_topics: dict[str, Any] = {}
 
     def raw_topic(name: str) -> Any:
@@ -257,10 +271,14 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         return raw_topics[name]
 
     async def publish(snapshot: CaseSnapshot) -> None:
+        # Straight to the producer (already bytes): faust's Topic.send wraps each record in
+        # futures and callbacks that cost more than the send. The offsets of the batch are
+        # committed only after faust has flushed this same producer.
         for routed in route(snapshot, settings.province_code):
             value = codec.encode(routed.record, JOINT_CASE_ALERT.record_name)
             headers = codec.cloudevent_headers(JOINT_CASE_ALERT, routed.record)
-            await raw_topic(routed.topic).send(key=routed.key.encode(), value=value, headers=headers)
+            sent = await app.producer.send(routed.topic, routed.key.encode(), value, None, None, headers)
+            sent.add_done_callback(_report_failed_send)  # type: ignore[attr-defined]
         metrics.ALERTS.labels(snapshot.severity, snapshot.status).inc()
         metrics.LATENCY.observe(max(0.0, time.time() - snapshot.recorded_at / 1000))
 

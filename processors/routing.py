@@ -69,13 +69,40 @@ def _evidence_record(e: EventSummary) -> dict[str, Any]:
     }
 
 
+class _Version:
+    """What every copy of one case version shares, computed once for all its audiences."""
+
+    def __init__(self, snapshot: CaseSnapshot) -> None:
+        self.snapshot = snapshot
+        self.evidence = [(e, _evidence_record(e)) for e in snapshot.evidence]
+        self.occurred_at = _dt(snapshot.updated_at)
+        self.recorded_at = _dt(snapshot.recorded_at)
+        self.opened_at = _dt(snapshot.opened_at)
+        self.rules_fired = [
+            {
+                "rule_id": h["rule_id"],
+                "title": h["title"],
+                "severity": h["severity"],
+                "fired_at": _dt(h["fired_at"]),
+            }
+            for h in snapshot.rules
+        ]
+
+
 def alert_record(snapshot: CaseSnapshot, audience: str, province_code: str) -> dict[str, Any]:
     """The JointCaseAlert copy of one case version for one audience."""
+    return _copy_for(_Version(snapshot), audience, province_code)
+
+
+def _copy_for(version: _Version, audience: str, province_code: str) -> dict[str, Any]:
+    snapshot = version.snapshot
     visible: list[EventSummary] = []
+    records: list[dict[str, Any]] = []
     withheld: Counter[str] = Counter()
-    for e in snapshot.evidence:
+    for e, record in version.evidence:
         if may_see(e.sharing, e.agency, audience, snapshot.recipients):
             visible.append(e)
+            records.append(record)
         else:
             withheld[e.agency] += 1
     tokens = sorted({t for e in visible for t in e.tokens})
@@ -85,8 +112,8 @@ def alert_record(snapshot: CaseSnapshot, audience: str, province_code: str) -> d
     return {
         "header": {
             "event_id": alert_event_id(snapshot.case_id, snapshot.version, audience),
-            "occurred_at": _dt(snapshot.updated_at),
-            "recorded_at": _dt(snapshot.recorded_at),
+            "occurred_at": version.occurred_at,
+            "recorded_at": version.recorded_at,
             "agency": STEERING_COMMITTEE,
             "source_system": SOURCE_SYSTEM,
             "province_code": province_code,
@@ -103,43 +130,30 @@ def alert_record(snapshot: CaseSnapshot, audience: str, province_code: str) -> d
         "status": snapshot.status,
         "merged_into": snapshot.merged_into,
         "severity": snapshot.severity,
-        "rules_fired": [
-            {
-                "rule_id": h["rule_id"],
-                "title": h["title"],
-                "severity": h["severity"],
-                "fired_at": _dt(h["fired_at"]),
-            }
-            for h in snapshot.rules
-        ],
+        "rules_fired": [dict(hit) for hit in version.rules_fired],
         "recipients": list(snapshot.recipients),
         "seller_name": names[-1] if names else None,
         "seller_tokens": tokens,
         "commune_codes": communes,
-        "evidence": [_evidence_record(e) for e in visible],
+        "evidence": records,
         "withheld": [{"agency": a, "count": n} for a, n in sorted(withheld.items())],
-        "opened_at": _dt(snapshot.opened_at),
-        "updated_at": _dt(snapshot.updated_at),
+        "opened_at": version.opened_at,
+        "updated_at": version.occurred_at,
     }
 
 
 def route(snapshot: CaseSnapshot, province_code: str) -> list[RoutedAlert]:
     """Every copy of a case version: ``alerts.all.v1`` plus ``alerts.<agency>.v1`` per recipient."""
+    version = _Version(snapshot)
     routed = [
         RoutedAlert(
-            ALERTS_ALL.name,
-            snapshot.case_id,
-            AUDIENCE_ALL,
-            alert_record(snapshot, AUDIENCE_ALL, province_code),
+            ALERTS_ALL.name, snapshot.case_id, AUDIENCE_ALL, _copy_for(version, AUDIENCE_ALL, province_code)
         )
     ]
     for agency in snapshot.recipients:
         routed.append(
             RoutedAlert(
-                alert_topic_name(agency),
-                snapshot.case_id,
-                agency,
-                alert_record(snapshot, agency, province_code),
+                alert_topic_name(agency), snapshot.case_id, agency, _copy_for(version, agency, province_code)
             )
         )
     return routed

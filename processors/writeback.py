@@ -1,47 +1,54 @@
-"""A write-back view of a table: read each key once, write each changed key once per batch.
+"""A write-back view of a table: cached reads, and each changed key written once per batch.
 
-Every write to a faust table is a changelog record and a RocksDB put. The correlation
-stage handles a batch of events in which one seller's cluster and tokens are touched
-again and again; through this view it reads a key from the table once, works on the
-copy in memory, and :meth:`WriteBack.flush` writes each changed key once at the end of
-the batch (before the batch's offsets are acknowledged, so at-least-once still holds).
+Every write to a faust table is a changelog record and a RocksDB put, and every read a
+RocksDB get and a JSON decode. The correlation stage handles a batch of events in which
+one seller's cluster and tokens are touched again and again; through this view it works
+on values in memory, and :meth:`WriteBack.flush` writes each changed key once at the end
+of the batch (before the batch's offsets are acknowledged, so at-least-once still holds).
+
+Values read or written stay cached (up to ``keep`` keys, least recently used first out):
+the correlation stage is the tables' only writer, so the cache is the table's value
+until the partition moves. :meth:`WriteBack.forget` drops it when that may have happened
+(a rebalance), so a partition that moved away and back is read again from the table.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 _ABSENT: Any = object()
+DEFAULT_KEEP = 100_000
 
 
 class WriteBack(MutableMapping[str, Any]):
-    """Cached reads and buffered writes over a mapping (a faust table, or a dict in tests).
+    """Cached reads and buffered writes over a mapping (a faust table, or a dict in tests)."""
 
-    The cache is dropped at each :meth:`flush`: between batches the table is the truth,
-    so a partition that moved to another worker and back is never read stale.
-    """
-
-    def __init__(self, table: MutableMapping[str, Any]) -> None:
+    def __init__(self, table: MutableMapping[str, Any], keep: int = DEFAULT_KEEP) -> None:
         self.table = table
-        self._cache: dict[str, Any] = {}
+        self.keep = keep
+        self._cache: OrderedDict[str, Any] = OrderedDict()
         self._dirty: set[str] = set()
 
     def __getitem__(self, key: str) -> Any:
-        value = self._cache.get(key, _ABSENT)
-        if value is _ABSENT and key not in self._cache:
+        cache = self._cache
+        if key in cache:
+            cache.move_to_end(key)
+            value = cache[key]
+        else:
             try:
                 value = self.table[key]
             except KeyError:
-                self._cache[key] = _ABSENT
-                raise
-            self._cache[key] = value
+                value = _ABSENT
+            cache[key] = value
         if value is _ABSENT:
             raise KeyError(key)
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._cache[key] = value
+        self._cache.move_to_end(key)
         self._dirty.add(key)
 
     def __delitem__(self, key: str) -> None:
@@ -50,12 +57,10 @@ class WriteBack(MutableMapping[str, Any]):
         self._dirty.add(key)
 
     def __iter__(self) -> Iterator[str]:
-        for key in self.table:
-            if self._cache.get(key, None) is not _ABSENT:
-                yield key
-        for key, value in self._cache.items():
-            if value is not _ABSENT and key not in self.table:
-                yield key
+        # a snapshot: reading values while iterating reorders the cache
+        stored = [key for key in self.table if self._cache.get(key, None) is not _ABSENT]
+        added = [k for k, v in self._cache.items() if v is not _ABSENT and k not in self.table]
+        return iter(stored + added)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -78,5 +83,11 @@ class WriteBack(MutableMapping[str, Any]):
                 self.table[key] = value
                 written += 1
         self._dirty.clear()
-        self._cache.clear()
+        while len(self._cache) > self.keep:
+            self._cache.popitem(last=False)
         return written
+
+    def forget(self) -> None:
+        """Drop cached values that are not waiting to be written (the table may have changed)."""
+        for key in [k for k in self._cache if k not in self._dirty]:
+            del self._cache[key]

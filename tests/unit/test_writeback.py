@@ -54,13 +54,41 @@ def test_a_key_touched_many_times_is_read_once_and_written_once() -> None:
     assert table.data == {"a": 46, "b": 10}
 
 
-def test_flush_drops_the_cache_so_the_next_batch_reads_the_table_again() -> None:
+def test_values_stay_cached_across_batches_until_forgotten() -> None:
     table = CountingTable({"a": 1})
     view = WriteBack(table)
     assert view["a"] == 1
     view.flush()
+    assert view["a"] == 1
+    assert table.reads == 1  # the next batch did not read the table again
     table.data["a"] = 2  # e.g. the partition moved away and back, restored from the changelog
+    view.forget()
     assert view["a"] == 2
+
+
+def test_forget_keeps_what_is_still_to_be_written() -> None:
+    table = CountingTable()
+    view = WriteBack(table)
+    view["a"] = 1
+    view.forget()  # a rebalance in the middle of a batch
+    assert view["a"] == 1
+    view.flush()
+    assert table.data == {"a": 1}
+
+
+def test_the_cache_keeps_at_most_keep_keys_least_recently_used_first_out() -> None:
+    table = CountingTable({k: 0 for k in "abcdef"})
+    view = WriteBack(table, keep=3)
+    for key in "abcdef":
+        view[key]
+    view["b"]  # b was used again: it stays
+    view.flush()
+    table.reads = 0
+    for key in "bef":
+        view[key]
+    assert table.reads == 0
+    view["a"]
+    assert table.reads == 1
 
 
 def test_missing_keys_and_deletes_behave_like_a_dict() -> None:
@@ -92,11 +120,13 @@ def test_any_sequence_of_operations_leaves_the_table_equal_to_a_plain_dict(
     ops: list[tuple[str, str, int]], flush_points: list[int]
 ) -> None:
     table = CountingTable({"a": 0})
-    view = WriteBack(table)
+    view = WriteBack(table, keep=2)
     reference: dict[str, int] = {"a": 0}
     for i, (op, key, value) in enumerate(ops):
         if i in flush_points:
             view.flush()
+        if i % 7 == 3:
+            view.forget()
         if op == "set":
             view[key] = value
             reference[key] = value

@@ -17,7 +17,6 @@ on restart; ``memory://`` is for tests only.
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import orjson
 import structlog
 
 from agencybus.deadletter import dead_letter
@@ -148,11 +148,11 @@ def _chunks(items: Sequence[dict[str, Any]], size: int) -> list[Sequence[dict[st
 
 def encode_items(items: Sequence[dict[str, Any]]) -> bytes:
     """One record of the correlation stage: summaries and case updates, in arrival order."""
-    return json.dumps({"items": list(items)}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return orjson.dumps({"items": list(items)})
 
 
 def decode_items(value: bytes) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = json.loads(value)["items"]
+    items: list[dict[str, Any]] = orjson.loads(value)["items"]
     return items
 
 

@@ -12,12 +12,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from processors.events import EventSummary
 from schemas.event_types import AGENCY_EVENTS
@@ -102,14 +109,25 @@ class Clause(BaseModel):
     def _known_actions(cls, values: list[str]) -> list[str]:
         return _check_symbols(values, "PaymentBlockRequested", "BlockAction")
 
+    # the filters as sets, built once: matches() runs for every event a rule looks at
+    @cached_property
+    def type_set(self) -> frozenset[str]:
+        return frozenset(self.event_types)
+
+    @cached_property
+    def category_set(self) -> frozenset[str]:
+        return frozenset(self.categories)
+
+    @cached_property
+    def product_set(self) -> frozenset[str]:
+        return frozenset(self.product_categories)
+
     def matches(self, event: EventSummary) -> bool:
-        if event.event_type not in self.event_types:
+        if event.event_type not in self.type_set:
             return False
-        if self.categories and not set(self.categories).intersection(event.categories):
+        if self.category_set and self.category_set.isdisjoint(event.categories):
             return False
-        if self.product_categories and not set(self.product_categories).intersection(
-            event.product_categories
-        ):
+        if self.product_set and self.product_set.isdisjoint(event.product_categories):
             return False
         if self.actions and event.action not in self.actions:
             return False

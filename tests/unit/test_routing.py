@@ -6,10 +6,12 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processors.cases import CaseSnapshot
 from processors.events import EventSummary
-from processors.routing import AUDIENCE_ALL, alert_event_id, may_see, route, withheld_text
+from processors.routing import ALERT_NAMESPACE, AUDIENCE_ALL, alert_event_id, may_see, route, withheld_text
 
 T0 = 1_767_225_600_000
 
@@ -115,3 +117,11 @@ def test_alert_record_encodes_with_the_contract() -> None:
     data = codec.encode(record, "JointCaseAlert")
     _, decoded = codec.decode(data)
     assert decoded["case_id"] == "JC-abc" and decoded["withheld"] == [{"agency": "CA", "count": 1}]
+
+
+@given(st.text(max_size=40), st.integers(min_value=1, max_value=10**6), st.text(max_size=12))
+def test_alert_event_id_is_the_rfc_4122_uuid5_of_case_version_and_audience(
+    case_id: str, version: int, audience: str
+) -> None:
+    expected = uuid.uuid5(ALERT_NAMESPACE, f"{case_id}:{version}:{audience}")
+    assert alert_event_id(case_id, version, audience) == str(expected)

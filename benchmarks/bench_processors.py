@@ -364,7 +364,7 @@ def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: in
             finally:
                 pt.stop()
             app1 = f"bench-one-{uuid.uuid4().hex[:6]}"
-            ensure_topics(settings, internal_topics(settings, app1))
+            ensure_topics(settings, internal_topics(app1))
             w1 = WorkerProcess(bootstrap, app1, workdir / "one", store="rocksdb://", metrics_port=free_port())
             w1.start()
             try:
@@ -423,7 +423,7 @@ def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: in
 
         # 3. two workers, six partitions
         app2 = f"bench-two-{uuid.uuid4().hex[:6]}"
-        ensure_topics(settings, internal_topics(settings, app2))
+        ensure_topics(settings, internal_topics(app2))
         workers = [
             WorkerProcess(
                 bootstrap, app2, workdir / "two", store="rocksdb://", metrics_port=free_port()

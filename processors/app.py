@@ -64,7 +64,7 @@ def changelog_topic_name(app_id: str, table: str) -> str:
     return f"{app_id}-{table}-changelog"
 
 
-def internal_topics(settings: Settings, app_id: str) -> list[Topic]:
+def internal_topics(app_id: str) -> list[Topic]:
     """The processors' own topics, created before the worker starts so nothing auto-creates them wrong."""
     return [
         Topic(

@@ -57,7 +57,7 @@ def process(
 
     try:
         ensure_topics(settings)
-        ensure_topics(settings, internal_topics(settings, app_id))
+        ensure_topics(settings, internal_topics(app_id))
     except KafkaError as exc:
         typer.echo(f"cannot start the processors: broker {settings.bootstrap_servers}: {exc}", err=True)
         raise typer.Exit(1) from None

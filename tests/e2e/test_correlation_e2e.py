@@ -80,7 +80,7 @@ def test_planted_patterns_produce_exactly_the_expected_cases(
     event_ids = {str(e.header.event_id) for e in scenario.events}
 
     app_id = f"e2e-corr-{uuid.uuid4().hex[:8]}"
-    ensure_topics(settings, internal_topics(settings, app_id))
+    ensure_topics(settings, internal_topics(app_id))
     worker = WorkerProcess(broker.bootstrap_servers, app_id, tmp_path / "worker").start()
     try:
         worker.wait_web()

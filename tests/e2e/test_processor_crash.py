@@ -175,7 +175,7 @@ def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
 
     # 1. The crash run: RocksDB tables, events published while it works, kill -9 in the middle.
     crash_app = f"crash-a-{uuid.uuid4().hex[:6]}"
-    ensure_topics(settings, internal_topics(settings, crash_app))
+    ensure_topics(settings, internal_topics(crash_app))
     worker = WorkerProcess(broker.bootstrap_servers, crash_app, tmp_path / "crash", store="rocksdb://",
                            namespace=namespace)  # fmt: skip
     reader.start(reader.end_offsets())
@@ -234,7 +234,7 @@ def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
 
     # 2. The uninterrupted run over the same records (memory tables, same namespace).
     calm_app = f"crash-b-{uuid.uuid4().hex[:6]}"
-    ensure_topics(settings, internal_topics(settings, calm_app))
+    ensure_topics(settings, internal_topics(calm_app))
     reader.start(reader.end_offsets())
     calm = WorkerProcess(broker.bootstrap_servers, calm_app, tmp_path / "calm", namespace=namespace).start()
     try:

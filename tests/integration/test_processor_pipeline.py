@@ -112,7 +112,7 @@ def alerts_for(
 def worker(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     app_id = f"test-proc-{uuid.uuid4().hex[:8]}"
     settings = Settings(bootstrap_servers=broker.bootstrap_servers)
-    ensure_topics(settings, internal_topics(settings, app_id))
+    ensure_topics(settings, internal_topics(app_id))
     proc = WorkerProcess(
         broker.bootstrap_servers,
         app_id,

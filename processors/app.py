@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -162,16 +163,19 @@ def _report_failed_send(future: Any) -> None:
         log.error("alert_send_failed", error=repr(future.exception()))
 
 
-def _count_step(event_type: str, step: Step, rules: RuleSet) -> None:
+def _count_step(step: Step, rules: RuleSet) -> None:
     res = step.resolution
     if res is not None and not res.duplicate:
-        metrics.CLUSTERS_CREATED.inc(1 if res.new_cluster else 0)
-        metrics.CLUSTERS.inc((1 if res.new_cluster else 0) - len(res.absorbed))
-        metrics.MERGES.inc(len(res.absorbed))
+        if res.new_cluster:
+            metrics.CLUSTERS_CREATED.inc()
+            metrics.CLUSTERS.inc()
+        if res.absorbed:
+            metrics.CLUSTERS.dec(len(res.absorbed))
+            metrics.MERGES.inc(len(res.absorbed))
         for reason in res.skipped.values():
             metrics.TOKENS_SKIPPED.labels(reason).inc()
-        metrics.HOT_TOKENS.inc(len(res.new_hot))
         if res.new_hot:
+            metrics.HOT_TOKENS.inc(len(res.new_hot))
             log.warning(
                 "hot_tokens",
                 tokens=[t.split(":")[0] + ":…" for t in res.new_hot],
@@ -179,7 +183,6 @@ def _count_step(event_type: str, step: Step, rules: RuleSet) -> None:
             )
     for rule_id in step.fired:
         metrics.RULES_FIRED.labels(rule_id, rules.by_id(rule_id).severity).inc()
-    metrics.EVENTS.labels(event_type, "correlated").inc()
 
 
 def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str | None = None) -> faust.App:
@@ -286,6 +289,7 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
     async def ingest_agent(stream: Any) -> None:
         async for batch in stream.take_events(INGEST_BATCH, within=INGEST_WITHIN_S):
             items: list[dict[str, Any]] = []
+            ingested: Counter[str] = Counter()
             for event in batch:
                 msg = event.message
                 headers = _headers(msg.headers)
@@ -304,31 +308,37 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
                     continue
                 if result.case_update is not None:
                     items.append(result.case_update.message)
-                    metrics.EVENTS.labels("case-update", "ingested").inc()
+                    ingested["case-update"] += 1
                 elif result.event is not None:
                     items.append({"kind": "event", "event": result.event.to_dict()})
-                    metrics.EVENTS.labels(result.event.event_type, "ingested").inc()
+                    ingested[result.event.event_type] += 1
             for chunk in _chunks(items, ITEMS_PER_RECORD):
                 await correlate_topic.send(key=CORRELATE_KEY, value=encode_items(chunk))
+            for event_type, count in ingested.items():
+                metrics.EVENTS.labels(event_type, "ingested").inc(count)
 
     @app.agent(correlate_topic, name="correlate")
     async def correlate_agent(stream: Any) -> None:
         async for value in stream:
             snapshots: list[CaseSnapshot] = []
+            correlated: Counter[str] = Counter()  # counted once per batch, when it is done
             for item in decode_items(value):
                 if item["kind"] == "event":
                     summary = EventSummary.from_dict(item["event"])
                     step = pipeline.event(summary)
-                    _count_step(summary.event_type, step, rules)
+                    correlated[summary.event_type] += 1
                 else:
                     step = pipeline.case_update(Send(item["cluster_id"], item))
-                    _count_step("case-update", step, rules)
+                    correlated["case-update"] += 1
+                _count_step(step, rules)
                 snapshots.extend(step.alerts)
             # state first, then alerts: a crash in between replays the batch, which changes
             # nothing and republishes the latest versions (see processors.cases._republish)
             written = sum(view.flush() for view in views.values())
             for snapshot in snapshots:
                 await publish(snapshot)
+            for event_type, count in correlated.items():
+                metrics.EVENTS.labels(event_type, "correlated").inc(count)
             log.debug("correlated_batch", alerts=len(snapshots), state_writes=written)
 
     @app.timer(5.0)

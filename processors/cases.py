@@ -187,7 +187,7 @@ class Correlator:
 
     def _fire(self, state: dict[str, Any], triggers: list[EventSummary]) -> dict[str, int]:
         """Rules that newly fire with one of ``triggers``, and the event time they fire at."""
-        events = [EventSummary.from_dict(e) for e in state["events"]]
+        events: list[EventSummary] | None = None  # built only if some rule has to look
         case = state["case"]
         closed_at = state["closed_at"]
         fired: dict[str, int] = {}
@@ -197,6 +197,10 @@ class Correlator:
             if hit and not refire:
                 continue
             for trigger in triggers:
+                if not rule.could_fire_with(trigger):
+                    continue
+                if events is None:
+                    events = [EventSummary.from_dict(e) for e in state["events"]]
                 if rule.evaluate(events, trigger, closed_at) is not None:
                     fired[rule.id] = min(fired.get(rule.id, trigger.occurred_at), trigger.occurred_at)
         return fired

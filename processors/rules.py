@@ -178,6 +178,10 @@ class Rule(BaseModel):
     def _clause_matches(self, event: EventSummary) -> bool:
         return any(c.matches(event) for c in self.match)
 
+    def could_fire_with(self, trigger: EventSummary) -> bool:
+        """Cheap pre-check: a rule fires only with a trigger one of its clauses matches."""
+        return self._clause_matches(trigger)
+
     def evaluate(
         self, events: Sequence[EventSummary], trigger: EventSummary, closed_at: int | None = None
     ) -> list[EventSummary] | None:

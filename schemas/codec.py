@@ -696,6 +696,8 @@ def headers_dict(headers: HeadersIn) -> dict[str, str]:
 
 
 def _same_uuid(a: str, b: str) -> bool:
+    if a == b or a.lower() == b.lower():  # the usual case: the producer wrote str(event_id)
+        return True
     try:
         return uuid.UUID(a) == uuid.UUID(b)
     except ValueError:

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS delivered (
 _IN_CHUNK = 500  # SQLite's default limit on bound parameters is 999
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutboundEvent:
     """One encoded event ready for Kafka: what the outbox stores and the producer sends."""
 
@@ -69,7 +69,7 @@ class OutboxRow:
     last_error: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Delivered:
     event_id: str
     topic: str

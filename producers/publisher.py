@@ -54,7 +54,7 @@ class SigningKeyMissing(PublishError):
     """A payment-block request cannot be signed: this host has no private key for the agency."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """What happened to one event handed to the publisher."""
 

@@ -190,7 +190,8 @@ def versions(record_name: str) -> list[SchemaVersion]:
 
 def latest(record_name: str) -> SchemaVersion:
     """The newest version of a record: what producers write and what readers resolve to."""
-    return versions(record_name)[-1]
+    known = _catalog().by_record.get(record_name)
+    return known[-1] if known else versions(record_name)[-1]  # versions() explains an unknown name
 
 
 def find_fingerprint(fp: bytes) -> SchemaVersion | None:

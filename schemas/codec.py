@@ -574,6 +574,9 @@ def _diagnose(data: bytes, writer: SchemaVersion, exc: Exception) -> CodecError:
 
 def _rfc3339(value: Any, what: str) -> str:
     """RFC 3339 UTC with milliseconds, the precision of timestamp-millis."""
+    if type(value) is datetime and value.tzinfo is UTC:  # the hot path: what the models hold
+        text = value.isoformat()  # YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00, the fraction only if not 0
+        return (text[:23] if value.microsecond else text[:19] + ".000") + "Z"
     if isinstance(value, bool) or not isinstance(value, (datetime, int)):
         raise EncodeError(
             f"{what}: expected a timezone-aware datetime, found {type(value).__name__} {value!r}"
@@ -607,25 +610,59 @@ def ce_dataschema(version: SchemaVersion) -> str:
     return f"urn:avro:{version.full_name}:v{version.version}"
 
 
+_SPEC_PAIR = ("ce_specversion", SPEC_VERSION.encode("utf-8"))
+_CONTENT_PAIR = ("content-type", CONTENT_TYPE.encode("utf-8"))
+_HEADER_FIELDS = ("event_id", "agency", "source_system", "occurred_at")
+_FixedPairs = tuple[tuple[str, bytes], tuple[str, bytes], tuple[str, bytes]]
+_fixed_pairs_cache: dict[tuple[Any, ...], _FixedPairs] = {}
+
+
+def _fixed_pairs(
+    event_type: EventType, version: SchemaVersion, agency: Any, source_system: Any
+) -> _FixedPairs:
+    """ce_source, ce_type and ce_dataschema pairs, the same for every event of one agency system and type.
+
+    Cached by plain values (hashing the dataclasses costs more than building the strings); the
+    cache is emptied when it reaches 4,096 entries.
+    """
+    key = (
+        event_type.key,
+        event_type.major,
+        version.record_name,
+        version.version,
+        version.fingerprint,
+        agency,
+        source_system,
+    )
+    pairs = _fixed_pairs_cache.get(key)
+    if pairs is None:
+        pairs = (
+            ("ce_source", ce_source(agency, source_system).encode("utf-8")),
+            ("ce_type", event_type.ce_type.encode("utf-8")),
+            ("ce_dataschema", ce_dataschema(version).encode("utf-8")),
+        )
+        if len(_fixed_pairs_cache) >= 4096:
+            _fixed_pairs_cache.clear()
+        _fixed_pairs_cache[key] = pairs
+    return pairs
+
+
 def cloudevent_headers(
     event_type: EventType, record: Mapping[str, Any], version: SchemaVersion | None = None
 ) -> list[tuple[str, bytes]]:
-    """CloudEvents Kafka binary-mode headers for a record (values UTF-8 bytes)."""
+    """CloudEvents Kafka binary-mode headers for a record (values UTF-8 bytes).
+
+    In order: ce_specversion, ce_id, ce_source, ce_type, ce_time, ce_dataschema, content-type.
+    """
     header = _header_of(record)
-    for key in ("event_id", "agency", "source_system", "occurred_at"):
+    for key in _HEADER_FIELDS:
         if header.get(key) is None:
             raise EncodeError(f"header.{key} is missing; CloudEvents headers need it")
     version = version or catalog.latest(event_type.record_name)
-    pairs = [
-        ("ce_specversion", SPEC_VERSION),
-        ("ce_id", str(header["event_id"]).lower()),
-        ("ce_source", ce_source(header["agency"], header["source_system"])),
-        ("ce_type", event_type.ce_type),
-        ("ce_time", _rfc3339(header["occurred_at"], "header.occurred_at")),
-        ("ce_dataschema", ce_dataschema(version)),
-        ("content-type", CONTENT_TYPE),
-    ]
-    return [(k, v.encode("utf-8")) for k, v in pairs]
+    ce_id = str(header["event_id"]).lower().encode("utf-8")
+    source, ce_type, dataschema = _fixed_pairs(event_type, version, header["agency"], header["source_system"])
+    ce_time = _rfc3339(header["occurred_at"], "header.occurred_at").encode("utf-8")
+    return [_SPEC_PAIR, ("ce_id", ce_id), source, ce_type, ("ce_time", ce_time), dataschema, _CONTENT_PAIR]
 
 
 class AvroEvent(Protocol):

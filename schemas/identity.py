@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
@@ -443,30 +444,43 @@ def normalise_shop_handle(platform: str, handle: str) -> str:
 # --------------------------------------------------------------------------- tokens
 
 
+# The token functions are pure, and one seller's identifiers recur in event after event (every
+# published event computes its Kafka key here), so each keeps its last few thousand results.
+# Errors are not cached: a bad identifier raises every time.
+_TOKEN_CACHE = 8192
+
+
+@lru_cache(maxsize=_TOKEN_CACHE)
 def tax_token(tax_code: str) -> str:
     return f"tax:{normalise_tax_code(tax_code)}"
 
 
+@lru_cache(maxsize=_TOKEN_CACHE)
 def nid_token(national_id: str) -> str:
     return f"nid:{normalise_national_id(national_id)}"
 
 
+@lru_cache(maxsize=_TOKEN_CACHE)
 def phone_token(phone: str) -> str:
     return f"phone:{normalise_phone(phone)}"
 
 
+@lru_cache(maxsize=_TOKEN_CACHE)
 def bank_token(bin_: str, account_number: str) -> str:
     return f"bank:{normalise_bin(bin_)}:{normalise_account_number(account_number)}"
 
 
+@lru_cache(maxsize=_TOKEN_CACHE)
 def wallet_token(provider: str, account: str) -> str:
     return f"wallet:{normalise_wallet_provider(provider)}:{normalise_wallet_account(account)}"
 
 
+@lru_cache(maxsize=_TOKEN_CACHE)
 def shop_token(platform: str, handle: str) -> str:
     return f"shop:{str(platform).lower()}:{normalise_shop_handle(platform, handle)}"
 
 
+@lru_cache(maxsize=_TOKEN_CACHE)
 def web_token(domain: str) -> str:
     return f"web:{normalise_domain(domain)}"
 
@@ -500,17 +514,27 @@ def seller_tokens(seller: SellerRef) -> list[str]:
     return sorted(tokens)
 
 
-def _tokens_by_priority(seller: SellerRef) -> Iterator[set[str]]:
-    """The seller's tokens one kind at a time, strongest kind first (see :func:`primary_token`)."""
-    taxes = {tax_token(t) for t in seller.tax_codes}
-    yield {t for t in taxes if "-" not in t}
-    yield taxes
-    yield {nid_token(n) for n in seller.national_ids}
-    yield {bank_token(a.bin, a.account_number) for a in seller.bank_accounts}
-    yield {wallet_token(w.provider, w.account) for w in seller.e_wallets}
-    yield {phone_token(p) for p in seller.phones}
-    yield {shop_token(s.platform, s.handle) for s in seller.shops}
-    yield {web_token(w) for w in seller.websites}
+def _tokens_by_priority(seller: SellerRef) -> Iterator[list[str]]:
+    """The seller's tokens one kind at a time, strongest kind first (see :func:`primary_token`).
+
+    Lazy: a kind is normalised only when every stronger kind was empty.
+    """
+    if seller.tax_codes:
+        taxes = [tax_token(t) for t in seller.tax_codes]
+        yield [t for t in taxes if "-" not in t]
+        yield taxes
+    if seller.national_ids:
+        yield [nid_token(n) for n in seller.national_ids]
+    if seller.bank_accounts:
+        yield [bank_token(a.bin, a.account_number) for a in seller.bank_accounts]
+    if seller.e_wallets:
+        yield [wallet_token(w.provider, w.account) for w in seller.e_wallets]
+    if seller.phones:
+        yield [phone_token(p) for p in seller.phones]
+    if seller.shops:
+        yield [shop_token(s.platform, s.handle) for s in seller.shops]
+    if seller.websites:
+        yield [web_token(w) for w in seller.websites]
 
 
 def primary_token(seller: SellerRef) -> str:

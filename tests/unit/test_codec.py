@@ -188,6 +188,18 @@ def test_ce_time_converts_offsets_to_utc_and_refuses_naive_datetimes() -> None:
         codec.cloudevent_headers(INSPECTION, record)
 
 
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_ce_time_fast_path_for_utc_datetimes_matches_the_general_conversion(moment: datetime) -> None:
+    record = sample("InspectionRecorded")
+    record["header"]["occurred_at"] = moment
+    general = moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    assert dict(codec.cloudevent_headers(INSPECTION, record))["ce_time"] == general.encode()
+    # the same instant in another offset takes the general path and gives the same text
+    record["header"]["occurred_at"] = moment.astimezone(timezone(timedelta(hours=7)))
+    if moment.year < 9999:
+        assert dict(codec.cloudevent_headers(INSPECTION, record))["ce_time"] == general.encode()
+
+
 class _Inspection:
     """A minimal event object with the interface schemas.models.BaseEvent provides."""
 

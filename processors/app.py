@@ -30,8 +30,10 @@ import structlog
 
 from agencybus.deadletter import dead_letter
 from agencybus.kafka import agency_codes, faust_settings
+from agencybus.partitioner import CachingPartitioner
 from agencybus.settings import Settings
 from processors import metrics
+from processors.alert_writer import AlertWriter
 from processors.cases import CaseSnapshot, Correlator, Send
 from processors.events import EventSummary
 from processors.identity import IdentityResolver, TokenHasher, load_warninglist
@@ -219,6 +221,8 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         # linger lets the producer put them in a few requests instead of one each.
         producer_linger=PRODUCER_LINGER_S,
         autodiscover=False,
+        # alerts go out keyed by case id to two or more topics per version: hash each key once
+        producer_partitioner=CachingPartitioner(),
     )
     sources = app.topic(*SOURCE_TOPICS, key_serializer="raw", value_serializer="raw")
     correlate_topic = app.topic(
@@ -273,12 +277,14 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
             raw_topics[name] = app.topic(name, key_serializer="raw", value_serializer="raw")
         return raw_topics[name]
 
+    alert_writer = AlertWriter()
+
     async def publish(snapshot: CaseSnapshot) -> None:
         # Straight to the producer (already bytes): faust's Topic.send wraps each record in
         # futures and callbacks that cost more than the send. The offsets of the batch are
         # committed only after faust has flushed this same producer.
         for routed in route(snapshot, settings.province_code):
-            value = codec.encode(routed.record, JOINT_CASE_ALERT.record_name)
+            value = alert_writer.encode(routed.record)
             headers = codec.cloudevent_headers(JOINT_CASE_ALERT, routed.record)
             sent = await app.producer.send(routed.topic, routed.key.encode(), value, None, None, headers)
             sent.add_done_callback(_report_failed_send)  # type: ignore[attr-defined]

@@ -17,7 +17,6 @@ import hashlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from processors.cases import CaseSnapshot
@@ -62,20 +61,32 @@ def alert_event_id(case_id: str, version: int, audience: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
 def _evidence_record(e: EventSummary) -> dict[str, Any]:
+    # timestamps stay epoch milliseconds: fastavro writes timestamp-millis from ints as they are
     return {
         "event_id": e.event_id,
         "event_type": e.event_type,
         "agency": e.agency,
-        "occurred_at": _dt(e.occurred_at),
+        "occurred_at": e.occurred_at,
         "summary": e.summary,
         "sharing": e.sharing,
         "commune_code": e.commune_code,
     }
+
+
+class _Seen:
+    """What one audience sees of a case version: evidence records and what they add up to."""
+
+    def __init__(
+        self, visible: list[EventSummary], records: list[dict[str, Any]], withheld: Counter[str]
+    ) -> None:
+        self.records = records
+        self.tokens = sorted({t for e in visible for t in e.tokens})
+        names = [e.seller_name for e in visible if e.seller_name]
+        self.seller_name = names[-1] if names else None
+        self.communes = sorted({e.commune_code for e in visible if e.commune_code})
+        self.sharing = max((e.sharing for e in visible), key=SHARING_ORDER.index, default="AMBER")
+        self.withheld = [{"agency": a, "count": n} for a, n in sorted(withheld.items())]
 
 
 class _Version:
@@ -84,44 +95,48 @@ class _Version:
     def __init__(self, snapshot: CaseSnapshot) -> None:
         self.snapshot = snapshot
         self.evidence = [(e, _evidence_record(e)) for e in snapshot.evidence]
-        self.occurred_at = _dt(snapshot.updated_at)
-        self.recorded_at = _dt(snapshot.recorded_at)
-        self.opened_at = _dt(snapshot.opened_at)
+        self.recorded_at = snapshot.recorded_at
         self.rules_fired = [
             {
                 "rule_id": h["rule_id"],
                 "title": h["title"],
                 "severity": h["severity"],
-                "fired_at": _dt(h["fired_at"]),
+                "fired_at": h["fired_at"],
             }
             for h in snapshot.rules
         ]
+        self._everything: _Seen | None = None
+
+    def seen_by(self, audience: str) -> _Seen:
+        snapshot = self.snapshot
+        visible: list[EventSummary] = []
+        records: list[dict[str, Any]] = []
+        withheld: Counter[str] = Counter()
+        for e, record in self.evidence:
+            if may_see(e.sharing, e.agency, audience, snapshot.recipients):
+                visible.append(e)
+                records.append(record)
+            else:
+                withheld[e.agency] += 1
+        if withheld:
+            return _Seen(visible, records, withheld)
+        if self._everything is None:  # the usual case: this audience sees it all, like the committee
+            self._everything = _Seen(visible, records, withheld)
+        return self._everything
 
 
 def alert_record(snapshot: CaseSnapshot, audience: str, province_code: str) -> dict[str, Any]:
-    """The JointCaseAlert copy of one case version for one audience."""
+    """The JointCaseAlert copy of one case version for one audience (timestamps in epoch ms)."""
     return _copy_for(_Version(snapshot), audience, province_code)
 
 
 def _copy_for(version: _Version, audience: str, province_code: str) -> dict[str, Any]:
     snapshot = version.snapshot
-    visible: list[EventSummary] = []
-    records: list[dict[str, Any]] = []
-    withheld: Counter[str] = Counter()
-    for e, record in version.evidence:
-        if may_see(e.sharing, e.agency, audience, snapshot.recipients):
-            visible.append(e)
-            records.append(record)
-        else:
-            withheld[e.agency] += 1
-    tokens = sorted({t for e in visible for t in e.tokens})
-    names = [e.seller_name for e in visible if e.seller_name]
-    communes = sorted({e.commune_code for e in visible if e.commune_code})
-    sharing = max((e.sharing for e in visible), key=SHARING_ORDER.index, default="AMBER")
+    seen = version.seen_by(audience)
     return {
         "header": {
             "event_id": alert_event_id(snapshot.case_id, snapshot.version, audience),
-            "occurred_at": version.occurred_at,
+            "occurred_at": snapshot.updated_at,
             "recorded_at": version.recorded_at,
             "agency": STEERING_COMMITTEE,
             "source_system": SOURCE_SYSTEM,
@@ -130,7 +145,7 @@ def _copy_for(version: _Version, audience: str, province_code: str) -> dict[str,
             "district_code": None,
             "source_record_id": f"{snapshot.case_id}/v{snapshot.version}",
             "schema_version": 1,
-            "sharing": sharing,
+            "sharing": seen.sharing,
         },
         "case_id": snapshot.case_id,
         "version": snapshot.version,
@@ -141,13 +156,13 @@ def _copy_for(version: _Version, audience: str, province_code: str) -> dict[str,
         "severity": snapshot.severity,
         "rules_fired": [dict(hit) for hit in version.rules_fired],
         "recipients": list(snapshot.recipients),
-        "seller_name": names[-1] if names else None,
-        "seller_tokens": tokens,
-        "commune_codes": communes,
-        "evidence": records,
-        "withheld": [{"agency": a, "count": n} for a, n in sorted(withheld.items())],
-        "opened_at": version.opened_at,
-        "updated_at": version.occurred_at,
+        "seller_name": seen.seller_name,
+        "seller_tokens": list(seen.tokens),
+        "commune_codes": list(seen.communes),
+        "evidence": list(seen.records),
+        "withheld": [dict(w) for w in seen.withheld],
+        "opened_at": snapshot.opened_at,
+        "updated_at": snapshot.updated_at,
     }
 
 

@@ -313,7 +313,14 @@ def _banks(path: Path) -> dict[str, Bank]:
 
 def agencies_file() -> Path:
     """The registry in use: ``AGENCYBUS_AGENCIES_FILE`` if set (a deployment's own), else the bundled one."""
-    configured = os.environ.get(AGENCIES_FILE_ENV, "").strip()
+    return _agencies_file(os.environ.get(AGENCIES_FILE_ENV, ""))
+
+
+@cache
+def _agencies_file(configured: str) -> Path:
+    # cached by the variable's text: every agency field of every validated event asks, and
+    # resolving the path is file-system calls
+    configured = configured.strip()
     return Path(configured).resolve() if configured else AGENCIES_FILE
 
 

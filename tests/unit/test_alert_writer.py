@@ -1,0 +1,92 @@
+"""The alert writer's values are fastavro's encoding of the whole record, byte for byte."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors.alert_writer import AlertWriter
+from processors.cases import CaseSnapshot
+from processors.events import EventSummary
+from processors.routing import route
+from schemas import codec
+from schemas.codec import EncodeError
+
+T0 = 1_767_225_600_000
+AGENCIES = ["QLTT", "CA", "THUE", "SCT", "KHCN", "YTE"]
+SHARING = ["CLEAR", "GREEN", "AMBER", "AMBER_STRICT", "RED"]
+
+
+@st.composite
+def summaries(draw: st.DrawFn) -> EventSummary:
+    return EventSummary(
+        event_id=str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1)))),
+        event_type=draw(st.sampled_from(["violation", "tax-anomaly", "complaint", "inspection"])),
+        agency=draw(st.sampled_from(AGENCIES)),
+        occurred_at=draw(st.integers(0, 2**42)),
+        recorded_at=draw(st.integers(0, 2**42)),
+        sharing=draw(st.sampled_from(SHARING)),
+        commune_code=draw(st.none() | st.from_regex(r"[0-9]{5}", fullmatch=True)),
+        seller_name=draw(st.none() | st.text(max_size=30)),
+        tokens=draw(st.lists(st.text(min_size=1, max_size=20), max_size=4)),
+        summary=draw(st.text(max_size=80)),
+    )
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> CaseSnapshot:
+    evidence = draw(st.lists(summaries(), max_size=12))
+    return CaseSnapshot(
+        case_id=f"JC-{draw(st.text('0123456789abcdef', min_size=1, max_size=16))}",
+        cluster_id=f"S-{draw(st.text('0123456789abcdef', min_size=1, max_size=16))}",
+        version=draw(st.integers(1, 2**31 - 1)),
+        status=draw(st.sampled_from(["OPEN", "CLOSED", "MERGED"])),
+        merged_into=draw(st.none() | st.just("JC-survivor")),
+        severity=draw(st.sampled_from(["LOW", "MEDIUM", "HIGH", "CRITICAL"])),
+        rules=[
+            {"rule_id": r, "title": f"Rule {r}", "severity": "HIGH", "fired_at": T0 + i}
+            for i, r in enumerate(draw(st.lists(st.sampled_from(["a", "b", "c"]), max_size=3, unique=True)))
+        ],
+        recipients=draw(st.lists(st.sampled_from(AGENCIES), max_size=4, unique=True)),
+        evidence=evidence,
+        opened_at=T0,
+        updated_at=T0 + draw(st.integers(0, 10**9)),
+    )
+
+
+WRITER = AlertWriter(cache_size=64)  # small: the hypothesis run also goes through evictions
+
+
+@settings(max_examples=150)
+@given(snapshots())
+def test_every_routed_copy_encodes_exactly_as_fastavro_writes_the_whole_record(snap: CaseSnapshot) -> None:
+    for routed in route(snap, "38"):
+        expected = codec.encode(routed.record, "JointCaseAlert")
+        assert WRITER.encode(routed.record) == expected
+        assert WRITER.encode(routed.record) == expected  # the second time from the item cache
+
+
+def test_items_are_encoded_once_and_reused_across_copies_and_versions() -> None:
+    writer = AlertWriter()
+    item = EventSummary(str(uuid.uuid4()), "violation", "QLTT", T0, T0, "GREEN", "38001", "Shop", ["tax:1"])
+    other = EventSummary(str(uuid.uuid4()), "complaint", "CA", T0, T0, "GREEN", None, None, ["tax:1"])
+    first = CaseSnapshot("JC-1", "S-1", 1, "OPEN", None, "HIGH", [], ["QLTT"], [item], T0, T0)
+    second = CaseSnapshot("JC-1", "S-1", 2, "OPEN", None, "HIGH", [], ["QLTT"], [item, other], T0, T0)
+    for snap in (first, second):
+        for routed in route(snap, "38"):
+            assert codec.decode(writer.encode(routed.record))[1]["case_id"] == "JC-1"
+    assert (writer.misses, writer.hits) == (2, 4)  # 4 copies carry 6 items, 2 of them distinct
+
+
+def test_a_record_that_does_not_fit_gets_the_codecs_explanation() -> None:
+    writer = AlertWriter()
+    snap = CaseSnapshot("JC-1", "S-1", 1, "OPEN", None, "HIGH", [], [], [], T0, T0)
+    record: dict[str, Any] = route(snap, "38")[0].record
+    with pytest.raises(EncodeError, match="unknown"):
+        writer.encode({**record, "unknown": 1})
+    with pytest.raises(EncodeError, match="severity"):
+        writer.encode({**record, "severity": "APOCALYPTIC"})

@@ -1,0 +1,24 @@
+"""The caching partitioner places every key where aiokafka's default partitioner does."""
+
+from __future__ import annotations
+
+from aiokafka.partitioner import DefaultPartitioner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agencybus.partitioner import CachingPartitioner
+
+SMALL = CachingPartitioner(size=8)  # small: the hypothesis run also goes through clearing
+
+
+@given(st.lists(st.binary(max_size=64), min_size=1, max_size=40), st.integers(1, 64))
+def test_same_partition_as_aiokafka_default_for_every_key(keys: list[bytes], count: int) -> None:
+    partitions = list(range(count))
+    for key in keys + keys:  # the second pass answers from the memo
+        assert SMALL(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
+
+
+def test_keyless_records_go_to_an_available_partition() -> None:
+    partitioner = CachingPartitioner()
+    assert {partitioner(None, [0, 1, 2], [2]) for _ in range(20)} == {2}
+    assert partitioner(None, [0, 1, 2], []) in {0, 1, 2}

@@ -2,7 +2,7 @@
 
 Run from the repository root (starts its own embedded broker on loopback):
 
-    .venv/bin/python benchmarks/bench_processors.py [--events 10000] [--rounds 3] [--latency-events 5000]
+    .venv/bin/python benchmarks/bench_processors.py [--events 20000] [--rounds 5] [--latency-events 5000]
 
 Phases, all in one run over one broker:
 
@@ -13,9 +13,10 @@ Phases, all in one run over one broker:
    records through decode + validation + identity + correlation + alerts. ``--rounds``
    times, alternately, each with a fresh app id; every round's ratio and the median are
    reported (single rounds of either spread by ±20% here). Both rates come from a
-   Prometheus counter scraped every 250 ms (first record to last record; scraping more
-   often measurably slowed the worker it measures: each scrape renders the registry in a
-   thread that takes the GIL from the event loop).
+   Prometheus counter scraped every 250 ms: the records counted between the first scrape
+   that sees any and the one that sees them all, over the time between those scrapes
+   (scraping more often measurably slowed the worker it measures: each scrape renders the
+   registry in a thread that takes the GIL from the event loop).
 2. **Latency at a steady rate, one worker.** Fresh events published at ``--rate`` (500/s);
    for every case version caused by one of them, alert CreateTime − publish time of the
    event that caused it (the version's newest evidence); p50/p99.
@@ -161,18 +162,35 @@ def scrape(port: int, name: str, label_filter: str = "") -> float:
 def measure_rate(
     ports: list[int], name: str, label: str, n: int, timeout: float = 300
 ) -> tuple[float, float]:
-    """(records/s, seconds) from the first counted record to the n-th, polling every 250 ms."""
+    """(records/s, seconds) between the first scrape that counts a record and the one that counts n.
+
+    The rate is the records counted between those two scrapes over the time between them, so
+    neither the records done before the first scrape saw any nor the wait for the last scrape
+    count (with n / elapsed, polling every 250 ms moved a 2-second pass-through round by ±6%).
+    """
     deadline = time.monotonic() + timeout
-    first: float | None = None
+    first: tuple[float, float] | None = None
     while time.monotonic() < deadline:
         count = sum(scrape(p, name, label) for p in ports)
         now = time.monotonic()
         if count > 0 and first is None:
-            first = now
-        if count >= n and first is not None:
-            return n / max(now - first, 1e-6), now - first
+            first = (now, count)
+            if count >= n:
+                raise ValueError(f"all {n} records were counted by the first scrape; measure more of them")
+        elif count >= n and first is not None:
+            elapsed = max(now - first[0], 1e-6)
+            return (count - first[1]) / elapsed, elapsed
         time.sleep(SCRAPE_INTERVAL_S)
     raise TimeoutError(f"{name}{{{label}}} did not reach {n} within {timeout} s")
+
+
+def wait_count(ports: list[int], name: str, label: str, n: int, timeout: float = 300) -> None:
+    """Wait until the workers have counted n records (everything published was processed)."""
+    deadline = time.monotonic() + timeout
+    while sum(scrape(p, name, label) for p in ports) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name}{{{label}}} did not reach {n} within {timeout} s")
+        time.sleep(SCRAPE_INTERVAL_S)
 
 
 class AlertTap:
@@ -342,7 +360,7 @@ def start_passthrough(bootstrap: str, app_id: str, log: Path) -> Child:
 # --------------------------------------------------------------------------- the run
 
 
-def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: int = 3) -> dict[str, Any]:
+def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: int = 5) -> dict[str, Any]:
     results: dict[str, Any] = {"events": events, "latency_events": latency_events, "rate": rate}
     with EmbeddedBroker(log_dir=workdir / "broker") as broker:
         bootstrap = broker.bootstrap_servers
@@ -395,7 +413,7 @@ def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: in
             tap = AlertTap(bootstrap)
             steady = traffic(latency_events, seed=2)
             sent = publish(bootstrap, steady, rate)
-            measure_rate([w1.metrics_port], counter, 'outcome="correlated"', events + latency_events)
+            wait_count([w1.metrics_port], counter, 'outcome="correlated"', events + latency_events)
             results["one_worker_latency"] = latencies(sent, tap)
             tap.close()
 
@@ -447,7 +465,7 @@ def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: in
             tap = AlertTap(bootstrap)
             steady2 = traffic(latency_events, seed=3)
             sent2 = publish(bootstrap, steady2, rate)
-            measure_rate(
+            wait_count(
                 ports, "agencybus_processor_events_total", 'outcome="correlated"', backlog + latency_events
             )
             results["two_workers_latency"] = latencies(sent2, tap)
@@ -489,8 +507,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (pass-through, worker)")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds (pass-through, worker)")
     parser.add_argument("--latency-events", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--workdir", type=Path, default=Path(".agencybus/bench-processors"))

@@ -440,11 +440,13 @@ class Publisher:
         # model_dump(mode="python") is the record fastavro needs (it writes StrEnum symbols and UUIDs
         # itself); schemas.codec writes the single-object value and the CloudEvents headers.
         record = event.model_dump(mode="python")
+        # the id as text once: fastavro's uuid type and the ce_id header would each convert it
+        event_id = record["header"]["event_id"] = str(event.header.event_id)
         if event_type.key in SIGNED_TYPES:
             record = self._sign(record, event_type)
         version = catalog.latest(event_type.record_name)
         return OutboundEvent(
-            event_id=str(event.header.event_id),
+            event_id=event_id,
             topic=_TOPICS[event_type.key],
             key=key.encode("utf-8"),
             value=codec.encode_version(record, version),

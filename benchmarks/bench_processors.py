@@ -2,7 +2,7 @@
 
 Run from the repository root (starts its own embedded broker on loopback):
 
-    .venv/bin/python benchmarks/bench_processors.py [--events 20000] [--rounds 5] [--latency-events 5000]
+    .venv/bin/python benchmarks/bench_processors.py [--events 10000] [--rounds 5] [--latency-events 5000]
 
 Phases, all in one run over one broker:
 
@@ -507,7 +507,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds (pass-through, worker)")
     parser.add_argument("--latency-events", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=500.0)

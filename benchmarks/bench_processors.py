@@ -49,7 +49,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from agencybus.broker import EmbeddedBroker, free_port
 from agencybus.kafka import client_config, ensure_topics
 from agencybus.settings import Settings
-from processors.app import PRODUCER_LINGER_S, internal_topics, producer_compression, shorten_fetch_wait
+from processors.app import (
+    PRODUCER_LINGER_S,
+    PRODUCER_MAX_BATCH_BYTES,
+    internal_topics,
+    producer_compression,
+    shorten_fetch_wait,
+)
 from processors.cases import Correlator
 from processors.identity import IdentityResolver, load_warninglist
 from processors.ingest import SOURCE_TOPICS
@@ -319,6 +325,7 @@ def passthrough_main(app_id: str, web_port: int, metrics_port: int, bootstrap: s
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
         producer_linger=PRODUCER_LINGER_S,  # the same producer batching as the processors
+        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
     )
     sources = app.topic(*SOURCE_TOPICS, key_serializer="raw", value_serializer="raw")
     out = app.topic(PASS_OUT, key_serializer="raw", value_serializer="raw")

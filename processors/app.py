@@ -49,6 +49,10 @@ from schemas.topics import Topic
 DEFAULT_APP_ID = "agencybus-processors"
 CORRELATE_KEY = b"correlate"
 PRODUCER_LINGER_S = 0.005
+# aiokafka fills one batch per partition and makes send() wait while that batch is full and
+# not yet sent; its default of 16 KiB held the one-partition tables' changelogs (a few KiB
+# per cluster state) to a handful of records per broker round trip.
+PRODUCER_MAX_BATCH_BYTES = 512 * 1024
 FETCH_MAX_WAIT_MS = 100
 HOT_TOKENS_TABLE = "identity-hot-tokens"
 INGEST_BATCH = 500  # records per take_events batch in the ingest stage
@@ -220,6 +224,7 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         # Changelog records and alerts leave in bursts at the end of a batch; a few ms of
         # linger lets the producer put them in a few requests instead of one each.
         producer_linger=PRODUCER_LINGER_S,
+        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
         autodiscover=False,
         # alerts go out keyed by case id to two or more topics per version: hash each key once
         producer_partitioner=CachingPartitioner(),

@@ -272,8 +272,12 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         for view in views.values():
             view.forget()
 
+    async def count_rebalance(*args: Any, **kwargs: Any) -> None:
+        metrics.REBALANCES.inc()
+
     app.on_partitions_revoked.connect(forget_cached_state)
     app.on_partitions_assigned.connect(forget_cached_state)
+    app.on_partitions_assigned.connect(count_rebalance)
     raw_topics: dict[str, Any] = {}
 
     def raw_topic(name: str) -> Any:

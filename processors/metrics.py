@@ -42,3 +42,8 @@ CONSUMER_LAG = Gauge(
     "Messages behind the partition's high watermark",
     ["topic", "partition"],
 )
+REBALANCES = Counter(
+    "agencybus_processor_rebalances_total",
+    "Partition assignments this worker received (each rebalance of the group counts one); "
+    "a steady rise means the group keeps rebalancing and nothing is processed meanwhile",
+)

@@ -572,7 +572,6 @@ def _diagnose(data: bytes, writer: SchemaVersion, exc: Exception) -> CodecError:
 # --------------------------------------------------------------------------- CloudEvents headers
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
@@ -581,14 +580,12 @@ def _rfc3339(value: Any, what: str) -> str:
     if type(value) is datetime and value.tzinfo is UTC:  # the hot path: what the models hold
         text = value.isoformat()  # YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00, the fraction only if not 0
         return (text[:23] if value.microsecond else text[:19] + ".000") + "Z"
-    if type(value) is int:  # epoch milliseconds, as timestamp-millis holds them: exact, no float
-        return (_NAIVE_EPOCH + timedelta(milliseconds=value)).isoformat(timespec="milliseconds") + "Z"
     if isinstance(value, bool) or not isinstance(value, (datetime, int)):
         raise EncodeError(
             f"{what}: expected a timezone-aware datetime, found {type(value).__name__} {value!r}"
         )
     if isinstance(value, int):  # epoch milliseconds, as timestamp-millis holds them: exact, no float
-        value = _EPOCH + timedelta(milliseconds=value)
+        return (_NAIVE_EPOCH + timedelta(milliseconds=value)).isoformat(timespec="milliseconds") + "Z"
     if value.tzinfo is None or value.utcoffset() is None:
         raise EncodeError(
             f"{what}: found naive datetime {value.isoformat()}; expected a timezone-aware (UTC) one"

@@ -12,13 +12,19 @@ fields before ``evidence``, one block of evidence items, and fastavro's encoding
 fields after it. Each item is encoded by fastavro the first time its exact values are
 seen and reused after that. ``tests/unit/test_alert_writer.py`` checks the result byte for
 byte against fastavro writing the whole record.
+
+The copies of one version differ mostly in two strings: the copy's event id (the first
+field of the header) and its audience. :meth:`AlertWriter.encode_copies` writes the other
+runs of fields once per version (again per run whose values differ, e.g. a copy that
+withholds evidence) and the CloudEvents headers once, changing only ``ce_id`` per copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from io import BytesIO
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 import fastavro
@@ -29,6 +35,11 @@ from schemas.catalog import SchemaVersion
 from schemas.event_types import JOINT_CASE_ALERT
 
 EVIDENCE_FIELD = "evidence"
+HEADER_FIELD = "header"
+ID_FIELD = "event_id"  # the header's first field: one per copy
+AUDIENCE_FIELD = "audience"  # one per copy
+
+Headers = list[tuple[str, bytes]]
 
 
 def _define_once(schema: Any, seen: set[str]) -> Any:
@@ -69,6 +80,55 @@ def _write(schema: Any, datum: Any) -> bytes:
     return out.getvalue()
 
 
+# What a step of a copy writes: the copy's event id, its audience, the evidence array, or a
+# run of fields the copies of a version usually share (of the header, or of the alert).
+_ID, _AUDIENCE, _EVIDENCE, _HEADER_RUN, _RUN = range(5)
+_STRING = fastavro.parse_schema("string")
+_Getter = Callable[[Mapping[str, Any]], tuple[Any, ...]]
+_Step = tuple[int, Any, _Getter | None]  # kind, parsed schema of a run, its values
+
+
+def _tuple_getter(names: list[str]) -> _Getter:
+    get = itemgetter(*names)
+    if len(names) == 1:
+        return lambda datum: (get(datum),)
+    return get  # type: ignore[return-value]
+
+
+def _run(kind: int, name: str, fields: list[dict[str, Any]]) -> _Step:
+    return (kind, _part(name, fields), _tuple_getter([f["name"] for f in fields]))
+
+
+def _copy_steps(fields: list[dict[str, Any]]) -> list[_Step] | None:
+    """The alert's fields as runs and per-copy steps, in schema order; None if the layout differs.
+
+    Expected: the header first with ``event_id`` as its first field, then ``audience`` and
+    ``evidence`` among the top-level fields.
+    """
+    names = [f["name"] for f in fields]
+    header = fields[0]["type"] if names and names[0] == HEADER_FIELD else None
+    if not isinstance(header, dict) or header.get("type") != "record":
+        return None
+    header_fields = header["fields"]
+    if not header_fields or header_fields[0]["name"] != ID_FIELD or AUDIENCE_FIELD not in names:
+        return None
+    steps: list[_Step] = [(_ID, None, None)]
+    if header_fields[1:]:
+        steps.append(_run(_HEADER_RUN, "AlertHeaderRun", header_fields[1:]))
+    run: list[dict[str, Any]] = []
+    for field in fields[1:]:
+        if field["name"] in (AUDIENCE_FIELD, EVIDENCE_FIELD):
+            if run:
+                steps.append(_run(_RUN, f"AlertRun{len(steps)}", run))
+                run = []
+            steps.append((_AUDIENCE if field["name"] == AUDIENCE_FIELD else _EVIDENCE, None, None))
+        else:
+            run.append(field)
+    if run:
+        steps.append(_run(_RUN, f"AlertRun{len(steps)}", run))
+    return steps
+
+
 class AlertWriter:
     """Single-object encoding of JointCaseAlert records with an evidence-item cache.
 
@@ -90,6 +150,11 @@ class AlertWriter:
         self._item = fastavro.parse_schema(_define_once(item_schema, set()))
         self._item_fields = tuple(f["name"] for f in item_schema["fields"])
         self._prefix = codec.MARKER + self.version.fingerprint
+        self._steps = _copy_steps(fields)
+        self._header_fields = (
+            frozenset(f["name"] for f in fields[0]["type"]["fields"]) if self._steps else None
+        )
+        self._strings: dict[str, bytes] = {}
         self._counts: dict[int, bytes] = {}
         self._items: dict[tuple[Any, ...], bytes] = {}
         self.cache_size = cache_size
@@ -103,14 +168,88 @@ class AlertWriter:
         evidence = record[EVIDENCE_FIELD]
         try:
             parts = [self._prefix, _write(self._before, record)]
-            if evidence:
-                parts.append(self._count(len(evidence)))
-                parts.extend(self._item_bytes(item) for item in evidence)
-            parts.append(b"\x00")  # the zero count that ends the array
+            parts.append(self._block(evidence))
             parts.append(_write(self._after, record))
         except Exception:  # a value that does not fit: the full writer says which field and why
             return codec.encode_version(record, self.version)
         return b"".join(parts)
+
+    def encode_copies(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[bytes, Headers]]:
+        """Kafka value and CloudEvents headers of each copy of one case version (or any records).
+
+        Byte for byte what :meth:`encode` and :func:`schemas.codec.cloudevent_headers` give for
+        each record; a run of fields is written once and reused for every record whose values
+        in it are equal to an earlier one's.
+        """
+        written: list[list[tuple[Any, bytes]]] = [[] for _ in self._steps or ()]
+        out: list[tuple[bytes, Headers]] = []
+        first: Headers | None = None
+        first_header: Mapping[str, Any] | None = None
+        for record in records:
+            value = self._encode_sharing(record, written)
+            header = record["header"]
+            if (
+                first is not None
+                and first_header is not None
+                and header.get("agency") == first_header.get("agency")
+                and header.get("source_system") == first_header.get("source_system")
+                and header.get("occurred_at") == first_header.get("occurred_at")
+                and isinstance(header.get(ID_FIELD), str)
+            ):  # only ce_id differs: the other pairs derive from these three fields
+                headers = list(first)
+                headers[1] = ("ce_id", header[ID_FIELD].lower().encode("utf-8"))
+            else:
+                headers = codec.cloudevent_headers(JOINT_CASE_ALERT, record, self.version)
+                first, first_header = headers, header
+            out.append((value, headers))
+        return out
+
+    def _encode_sharing(self, record: Mapping[str, Any], written: list[list[tuple[Any, bytes]]]) -> bytes:
+        steps = self._steps
+        header = record.get(HEADER_FIELD) if isinstance(record, Mapping) else None
+        if (
+            steps is None
+            or record.keys() != self._fields
+            or not isinstance(header, Mapping)
+            or header.keys() != self._header_fields
+        ):
+            return self.encode(record)
+        try:
+            parts = [self._prefix]
+            for i, (kind, schema, values) in enumerate(steps):
+                if kind == _ID:
+                    parts.append(_write(_STRING, header[ID_FIELD]))
+                    continue
+                if kind == _AUDIENCE:
+                    parts.append(self._string(record[AUDIENCE_FIELD]))
+                    continue
+                datum = header if kind == _HEADER_RUN else record
+                key = record[EVIDENCE_FIELD] if values is None else values(datum)
+                for seen, earlier in written[i]:  # an earlier copy with the same values
+                    if seen == key:
+                        parts.append(earlier)
+                        break
+                else:
+                    encoded = self._block(key) if values is None else _write(schema, datum)
+                    written[i].append((key, encoded))
+                    parts.append(encoded)
+        except Exception:  # a value that does not fit: the full writer says which field and why
+            return codec.encode_version(record, self.version)
+        return b"".join(parts)
+
+    def _block(self, evidence: Sequence[Mapping[str, Any]]) -> bytes:
+        """The evidence array: one block of items (each cached) and the zero count that ends it."""
+        if not evidence:
+            return b"\x00"
+        return b"".join([self._count(len(evidence)), *(self._item_bytes(item) for item in evidence), b"\x00"])
+
+    def _string(self, text: str) -> bytes:
+        encoded = self._strings.get(text)
+        if encoded is None:
+            encoded = _write(_STRING, text)
+            if len(self._strings) < 1024:  # audiences: the agencies and the committee
+                self._strings[text] = encoded
+        return encoded
 
     def _count(self, n: int) -> bytes:
         encoded = self._counts.get(n)

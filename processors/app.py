@@ -42,8 +42,6 @@ from processors.pipeline import CorrelationPipeline, Step
 from processors.routing import route
 from processors.rules import RulesError, RuleSet, load_rules
 from processors.writeback import WriteBack
-from schemas import codec
-from schemas.event_types import JOINT_CASE_ALERT
 from schemas.topics import Topic
 
 DEFAULT_APP_ID = "agencybus-processors"
@@ -292,9 +290,9 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         # Straight to the producer (already bytes): faust's Topic.send wraps each record in
         # futures and callbacks that cost more than the send. The offsets of the batch are
         # committed only after faust has flushed this same producer.
-        for routed in route(snapshot, settings.province_code):
-            value = alert_writer.encode(routed.record)
-            headers = codec.cloudevent_headers(JOINT_CASE_ALERT, routed.record)
+        copies = route(snapshot, settings.province_code)
+        encoded = alert_writer.encode_copies([routed.record for routed in copies])
+        for routed, (value, headers) in zip(copies, encoded, strict=True):
             sent = await app.producer.send(routed.topic, routed.key.encode(), value, None, None, headers)
             sent.add_done_callback(_report_failed_send)  # type: ignore[attr-defined]
         metrics.ALERTS.labels(snapshot.severity, snapshot.status).inc()

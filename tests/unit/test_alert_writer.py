@@ -9,12 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import processors.alert_writer as alert_writer_module
 from processors.alert_writer import AlertWriter
 from processors.cases import CaseSnapshot
 from processors.events import EventSummary
 from processors.routing import route
 from schemas import codec
 from schemas.codec import EncodeError
+from schemas.event_types import JOINT_CASE_ALERT
 
 T0 = 1_767_225_600_000
 AGENCIES = ["QLTT", "CA", "THUE", "SCT", "KHCN", "YTE"]
@@ -90,3 +92,50 @@ def test_a_record_that_does_not_fit_gets_the_codecs_explanation() -> None:
         writer.encode({**record, "unknown": 1})
     with pytest.raises(EncodeError, match="severity"):
         writer.encode({**record, "severity": "APOCALYPTIC"})
+
+
+def _expected(record: dict[str, Any]) -> tuple[bytes, list[tuple[str, bytes]]]:
+    return codec.encode(record, "JointCaseAlert"), codec.cloudevent_headers(JOINT_CASE_ALERT, record)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(snapshots(), min_size=1, max_size=3))
+def test_copies_written_together_are_byte_identical_to_each_written_alone(snaps: list[CaseSnapshot]) -> None:
+    # one version's copies, and (as any caller may pass) copies of several versions mixed
+    for records in [[r.record for r in route(s, "38")] for s in snaps] + [
+        [r.record for s in snaps for r in route(s, "38")]
+    ]:
+        assert WRITER.encode_copies(records) == [_expected(r) for r in records]
+
+
+def test_a_version_shared_by_its_audiences_is_written_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    item = EventSummary(str(uuid.uuid4()), "violation", "QLTT", T0, T0, "GREEN", "38001", "Shop", ["tax:1"])
+    red = EventSummary(str(uuid.uuid4()), "complaint", "CA", T0, T0, "RED", None, None, ["tax:1"])
+    snap = CaseSnapshot(
+        "JC-1", "S-1", 2, "OPEN", None, "HIGH", [], ["QLTT", "THUE", "SCT"], [item, red], T0, T0
+    )
+    records = [r.record for r in route(snap, "38")]  # ALL sees both items; the three agencies only one
+    writes: list[Any] = []
+    real_write = alert_writer_module._write
+
+    def counting(schema: Any, datum: Any) -> bytes:
+        writes.append(schema)
+        return real_write(schema, datum)
+
+    monkeypatch.setattr(alert_writer_module, "_write", counting)
+    writer = AlertWriter()
+    assert writer.encode_copies(records) == [_expected(r) for r in records]
+    assert sum(1 for s in writes if s == "string") == 8  # per copy its event id and its audience
+    runs = [schema for _, schema, values in writer._steps or [] if values is not None]
+    # two views (ALL sees the RED item, the agencies do not): the header's other fields differ
+    # (sharing), case id and version do not, the fields between audience and evidence do not
+    # (same tokens, name and communes), the withheld counts after the evidence do
+    assert [sum(1 for s in writes if s is run) for run in runs] == [2, 1, 1, 2]
+    assert writer.misses == 2  # each evidence item encoded once, whoever sees it
+
+
+def test_a_bad_copy_among_good_ones_gets_the_codecs_explanation() -> None:
+    snap = CaseSnapshot("JC-1", "S-1", 1, "OPEN", None, "HIGH", [], ["QLTT"], [], T0, T0)
+    good, other = (r.record for r in route(snap, "38"))
+    with pytest.raises(EncodeError, match="severity"):
+        AlertWriter().encode_copies([good, {**other, "severity": "APOCALYPTIC"}])

@@ -8,7 +8,8 @@
 * ``correlate`` (one logical writer: its topic has one partition): identity resolution,
   rules, case versions and merges, routing, alert records, for each summary in order
   (``processors.pipeline.CorrelationPipeline``). Tables are read and written through
-  write-back views, so a key touched many times in a batch is one changelog record.
+  write-back views, so a key touched many times in a batch is one changelog record, and
+  ``processors.table_writer`` writes each changed key to the store and the changelog.
 
 Agents only decode, call the core (``processors.pipeline``, ``processors.routing``) and
 send. Tables are RocksDB under the data dir and are restored from their changelog topics
@@ -35,12 +36,14 @@ from agencybus.settings import Settings
 from processors import metrics
 from processors.alert_writer import AlertWriter
 from processors.cases import CaseSnapshot, Correlator, Send
+from processors.changelog_ends import probe_ends_of
 from processors.events import EventSummary
 from processors.identity import IdentityResolver, TokenHasher, load_warninglist
 from processors.ingest import SOURCE_TOPICS, RejectedRecord, ingest
 from processors.pipeline import CorrelationPipeline, Step
 from processors.routing import route
 from processors.rules import RulesError, RuleSet, load_rules
+from processors.table_writer import TableWriter
 from processors.writeback import WriteBack
 from schemas.topics import Topic
 
@@ -167,6 +170,12 @@ def _report_failed_send(future: Any) -> None:
         log.error("alert_send_failed", error=repr(future.exception()))
 
 
+def _report_failed_changelog(future: Any) -> None:
+    """A table change the broker did not take: the table would lose it on a fresh recovery."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("changelog_send_failed", error=repr(future.exception()))
+
+
 def _count_step(step: Step, rules: RuleSet) -> None:
     res = step.resolution
     if res is not None and not res.duplicate:
@@ -227,6 +236,8 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         # alerts go out keyed by case id to two or more topics per version: hash each key once
         producer_partitioner=CachingPartitioner(),
     )
+    new_consumer = app._new_consumer
+    app._new_consumer = lambda: probe_ends_of(new_consumer(), settings)  # type: ignore[method-assign]
     sources = app.topic(*SOURCE_TOPICS, key_serializer="raw", value_serializer="raw")
     correlate_topic = app.topic(
         correlate_topic_name(app_id),
@@ -264,6 +275,7 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         namespace=namespace if namespace is not None else app_id,
     )
     pipeline = CorrelationPipeline(resolver, Correlator(rules), views["cluster-state"])
+    writers = [(view, TableWriter(app, view.table, _report_failed_changelog)) for view in views.values()]
 
     async def forget_cached_state(*args: Any, **kwargs: Any) -> None:
         """Partitions moved: what the views cached may no longer be the tables' values."""
@@ -347,7 +359,9 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
                 snapshots.extend(step.alerts)
             # state first, then alerts: a crash in between replays the batch, which changes
             # nothing and republishes the latest versions (see processors.cases._republish)
-            written = sum(view.flush() for view in views.values())
+            written = 0
+            for view, writer in writers:
+                written += await writer.write(view.changes())
             for snapshot in snapshots:
                 await publish(snapshot)
             for event_type, count in correlated.items():

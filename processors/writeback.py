@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-_ABSENT: Any = object()
+ABSENT: Any = object()  # a deleted key, in the cache and in :meth:`WriteBack.changes`
 DEFAULT_KEEP = 100_000
 
 
@@ -40,9 +40,9 @@ class WriteBack(MutableMapping[str, Any]):
             try:
                 value = self.table[key]
             except KeyError:
-                value = _ABSENT
+                value = ABSENT
             cache[key] = value
-        if value is _ABSENT:
+        if value is ABSENT:
             raise KeyError(key)
         return value
 
@@ -53,13 +53,13 @@ class WriteBack(MutableMapping[str, Any]):
 
     def __delitem__(self, key: str) -> None:
         self[key]  # KeyError when absent, as a dict would
-        self._cache[key] = _ABSENT
+        self._cache[key] = ABSENT
         self._dirty.add(key)
 
     def __iter__(self) -> Iterator[str]:
         # a snapshot: reading values while iterating reorders the cache
-        stored = [key for key in self.table if self._cache.get(key, None) is not _ABSENT]
-        added = [k for k, v in self._cache.items() if v is not _ABSENT and k not in self.table]
+        stored = [key for key in self.table if self._cache.get(key, None) is not ABSENT]
+        added = [k for k, v in self._cache.items() if v is not ABSENT and k not in self.table]
         return iter(stored + added)
 
     def __len__(self) -> int:
@@ -70,21 +70,29 @@ class WriteBack(MutableMapping[str, Any]):
         """Keys changed since the last flush."""
         return len(self._dirty)
 
+    def changes(self) -> list[tuple[str, Any]]:
+        """Every changed key once, sorted, with its value (``ABSENT``: deleted); then clean.
+
+        For a writer that stores them itself (``processors.table_writer``); ``flush`` writes
+        them to the mapping.
+        """
+        changed = [(key, self._cache[key]) for key in sorted(self._dirty)]  # sorted: changelog order
+        self._dirty.clear()
+        while len(self._cache) > self.keep:
+            self._cache.popitem(last=False)
+        return changed
+
     def flush(self) -> int:
         """Write every changed key to the table once; returns how many were written."""
         written = 0
-        for key in sorted(self._dirty):  # sorted: the changelog order does not depend on set order
-            value = self._cache[key]
-            if value is _ABSENT:
+        for key, value in self.changes():
+            if value is ABSENT:
                 if key in self.table:
                     del self.table[key]
                     written += 1
             else:
                 self.table[key] = value
                 written += 1
-        self._dirty.clear()
-        while len(self._cache) > self.keep:
-            self._cache.popitem(last=False)
         return written
 
     def forget(self) -> None:

@@ -249,3 +249,47 @@ def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
         f"with {len(final_at_kill)} cases out; restart {restart_s:.1f} s"
     )
     assert restart_s < 30, f"restarted worker took {restart_s:.1f} s to publish again"
+
+
+def test_a_worker_with_an_empty_data_dir_restores_its_tables_from_the_changelogs(
+    broker: EmbeddedBroker, settings: Settings, tmp_path: Path
+) -> None:
+    """The changelog records alone rebuild the tables (a partition moved to a new machine)."""
+    seed = random.randint(1, 10**9)
+    namespace = f"restore-{seed}"
+    records = stream(groups=30, seed=seed)
+    expected = expected_final(records, namespace)
+    half = len(records) // 2
+    assert expected_final(records[:half], namespace) != expected  # the second half changes cases
+    reader = AlertReader(settings, set(expected))
+    app_id = f"restore-{uuid.uuid4().hex[:6]}"
+    ensure_topics(settings, internal_topics(app_id))
+    reader.start(reader.end_offsets())
+
+    def publish(part: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+        producer = make_producer(settings)
+        for key, value, headers in part:
+            producer.send(TOPIC, key=key, value=value, headers=headers)
+        producer.flush()
+        producer.close()
+
+    first = WorkerProcess(broker.bootstrap_servers, app_id, tmp_path / "first", store="rocksdb://",
+                          namespace=namespace)  # fmt: skip
+    first.start().wait_web()
+    try:
+        publish(records[:half])
+        half_expected = expected_final(records[:half], namespace)
+        reader.until(lambda: final_of(reader.alerts) == half_expected, 120, "the first half", half_expected)
+    finally:
+        first.stop()
+    # a new disk in the same slot (host and web port, the static group member): nothing on disk,
+    # identity and cases come back from the changelogs only
+    second = WorkerProcess(broker.bootstrap_servers, app_id, tmp_path / "second", store="rocksdb://",
+                           namespace=namespace, web_port=first.web_port)  # fmt: skip
+    second.start().wait_web()
+    try:
+        publish(records[half:])
+        reader.until(lambda: final_of(reader.alerts) == expected, 120, "the whole stream's cases", expected)
+    finally:
+        second.stop()
+    assert final_of(reader.alerts) == expected

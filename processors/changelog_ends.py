@@ -1,7 +1,7 @@
 """Where each changelog really ends, for faust's table recovery, on brokers that misreport it.
 
 faust restores a table by reading its changelog partition up to the end offset that
-ListOffsets reports. Tansu 1.0 (the embedded broker) reports the last record *batch's* base
+ListOffsets reports. Tansu 0.6 (the embedded broker) reports the last record *batch's* base
 offset + 1 there, so when the producer put several records in the last batch (the workers
 send 512 KiB batches) recovery stopped early and a worker with no local RocksDB files (a
 new disk, a partition moved to another worker) restored only part of its tables. The high

@@ -1,4 +1,4 @@
-"""Recovery's end offsets: the fetch high watermark where ListOffsets reports less (Tansu 1.0)."""
+"""Recovery's end offsets: the fetch high watermark where ListOffsets reports less (Tansu 0.6)."""
 
 from __future__ import annotations
 
@@ -42,4 +42,4 @@ def test_the_end_of_a_partition_whose_last_batch_holds_several_records(settings:
     ends = fetched_ends(settings, reported)
 
     assert ends == {TP(name, 0): 15, TP(empty, 0): 0}  # 15 records; the empty partition is not probed
-    assert reported[TP(name, 0)] in (4, 15)  # Tansu 1.0: the last batch's base offset + 1; Kafka: 15
+    assert reported[TP(name, 0)] in (4, 15)  # Tansu 0.6: the last batch's base offset + 1; Kafka: 15

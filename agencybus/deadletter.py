@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -25,6 +26,7 @@ from prometheus_client import Counter
 
 from agencybus.kafka import client_config, make_consumer, make_producer
 from agencybus.logging import get_logger, mask_text
+from agencybus.offsets import end_offsets
 from agencybus.settings import Settings
 from schemas.topics import dead_letter_topic
 
@@ -245,7 +247,7 @@ def dlq_counts(settings: Settings, dlq_topics: Sequence[str]) -> dict[str, int]:
             if not ids:
                 continue
             tps = [TopicPartition(topic, p) for p in ids]
-            ends = consumer.end_offsets(tps)
+            ends = end_offsets(consumer, tps, partial(_plain_consumer, settings))
             starts = consumer.beginning_offsets(tps)
             counts[topic] = sum(ends[tp] - starts[tp] for tp in tps)
         return counts
@@ -259,7 +261,7 @@ def read_dead_letters(settings: Settings, topic: str, timeout_s: float = 10.0) -
     consumer = _plain_consumer(settings)
     try:
         tps = _partitions(consumer, dlq)
-        ends = consumer.end_offsets(tps)
+        ends = end_offsets(consumer, tps, partial(_plain_consumer, settings))
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         remaining = {tp for tp in tps if ends[tp] > consumer.position(tp)}
@@ -287,7 +289,8 @@ def read_dead_letter(settings: Settings, topic: str, partition: int, offset: int
         tp = TopicPartition(dlq, partition)
         if tp not in _partitions(consumer, dlq):
             raise DeadLetterError(f"{dlq} has no partition {partition}")
-        start, end = consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]
+        start = consumer.beginning_offsets([tp])[tp]
+        end = end_offsets(consumer, [tp], partial(_plain_consumer, settings))[tp]
         if not start <= offset < end:
             raise DeadLetterError(
                 f"{dlq} partition {partition} holds offsets {start}..{end - 1}, not {offset}"

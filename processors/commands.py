@@ -71,9 +71,12 @@ def process(
 
 def read_hot_tokens(settings: Settings, app_id: str, timeout_s: float = 10.0) -> dict[str, dict[str, Any]]:
     """Hot tokens from the identity table's changelog topic: works whether or not a worker runs."""
+    from functools import partial
+
     from kafka import KafkaConsumer, TopicPartition
 
     from agencybus.kafka import client_config
+    from agencybus.offsets import end_offsets
     from processors.app import HOT_TOKENS_TABLE, changelog_topic_name
 
     topic = changelog_topic_name(app_id, HOT_TOKENS_TABLE)
@@ -85,7 +88,7 @@ def read_hot_tokens(settings: Settings, app_id: str, timeout_s: float = 10.0) ->
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
+        end = end_offsets(consumer, tps, partial(KafkaConsumer, **client_config(settings), group_id=None))
         hot: dict[str, dict[str, Any]] = {}
         deadline = datetime.now(UTC).timestamp() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in tps):

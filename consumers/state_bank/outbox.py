@@ -29,6 +29,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import select, update
 
 from agencybus import signing
+from agencybus.offsets import end_offsets
 from consumers.state_bank import metrics
 from consumers.state_bank.ledger import Ledger, RelayClaimRow, StatusOutboxRow, utcnow
 from schemas import codec
@@ -114,7 +115,7 @@ class StatusRelay:
         """ce_id of every record on the topic from ``since`` offsets to the current end."""
         reader = self._reader()
         parts = self._partitions()
-        ends = reader.end_offsets(parts)
+        ends = end_offsets(reader, parts, self._consumer_factory)  # to the real end, on Tansu too
         todo = {tp: end for tp, end in ends.items() if end > since.get(str(tp.partition), 0)}
         found: set[str] = set()
         if not todo:

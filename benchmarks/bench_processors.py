@@ -385,9 +385,17 @@ def start_passthrough(bootstrap: str, app_id: str, log: Path) -> Child:
     import subprocess
 
     web, metrics_port = free_port(), free_port()
-    cmd = [sys.executable, __file__, "passthrough", app_id, str(web), str(metrics_port), bootstrap]
-    with log.open("ab") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "passthrough",
+        app_id,
+        str(web),
+        str(metrics_port),
+        bootstrap,
+    ]
+    with log.open("ab") as fh:  # in the workdir: faust keeps its <app id>-data directory there
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=log.parent)
     return Child(proc, web, metrics_port)
 
 

@@ -361,7 +361,12 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
             # nothing and republishes the latest versions (see processors.cases._republish)
             written = 0
             for view, writer in writers:
-                written += await writer.write(view.changes())
+                changes = view.changes()
+                try:
+                    written += await writer.write(changes)
+                except BaseException:  # e.g. the producer stopping: write them with the next batch
+                    view.unwritten(changes)
+                    raise
             for snapshot in snapshots:
                 await publish(snapshot)
             for event_type, count in correlated.items():

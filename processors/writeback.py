@@ -82,6 +82,16 @@ class WriteBack(MutableMapping[str, Any]):
             self._cache.popitem(last=False)
         return changed
 
+    def unwritten(self, changes: list[tuple[str, Any]]) -> None:
+        """Take back changes a writer failed to write: they are written with the next batch.
+
+        Keys changed again since keep their newer value.
+        """
+        for key, value in changes:
+            if key not in self._dirty:
+                self._cache[key] = value
+                self._dirty.add(key)
+
     def flush(self) -> int:
         """Write every changed key to the table once; returns how many were written."""
         written = 0

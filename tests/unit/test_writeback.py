@@ -138,3 +138,17 @@ def test_any_sequence_of_operations_leaves_the_table_equal_to_a_plain_dict(
         assert dict(view.items()) == reference
     view.flush()
     assert table.data == reference
+
+
+def test_changes_a_writer_failed_to_write_come_back_with_the_next_batch() -> None:
+    table: dict[str, Any] = {"a": 1, "b": 2}
+    view = WriteBack(table, keep=1)  # a tiny cache: the failed values must survive eviction
+    view["a"] = 10
+    del view["b"]
+    view["c"] = 3
+    failed = view.changes()
+    assert view.pending == 0
+    view["c"] = 30  # changed again before the retry: the newer value wins
+    view.unwritten(failed)
+    assert view.flush() == 3
+    assert table == {"a": 10, "c": 30}

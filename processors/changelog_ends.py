@@ -14,21 +14,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
-from kafka import KafkaConsumer
-
-from agencybus.kafka import client_config
+from agencybus.kafka import make_consumer
 from agencybus.offsets import fetched_ends
 from agencybus.settings import Settings
-
-
-def _probe_consumer(settings: Settings) -> KafkaConsumer:
-    return KafkaConsumer(**client_config(settings), group_id=None, enable_auto_commit=False)
 
 
 def probe_ends_of(consumer: Any, settings: Settings) -> Any:
     """Wrap a faust consumer's ``highwaters`` (what recovery reads up to) with the fetched ends."""
     reported: Callable[..., Awaitable[Mapping[Any, int | None]]] = consumer.highwaters
-    new_consumer = partial(_probe_consumer, settings)
+    new_consumer = partial(make_consumer, settings, group_id=None)
 
     async def highwaters(*partitions: Any) -> Mapping[Any, int | None]:
         ends = await reported(*partitions)

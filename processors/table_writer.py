@@ -43,15 +43,19 @@ class TableWriter:
         return None if encoded is None else bytes(encoded)
 
     async def write(self, changes: Sequence[tuple[Any, Any]]) -> int:
-        """Store and send each (key, value) in order; ``ABSENT`` deletes the key (a tombstone)."""
+        """Store and send each (key, value) in order; ``ABSENT`` deletes the key (a tombstone).
+
+        Every key is stored before the first send is awaited, as faust's own table writes do
+        (they only queue their changelog records), so a rebalance that a waiting send lets in
+        never finds the store half written.
+        """
         if not changes:
             return 0
         table = self.table
         store = table.data
         serialized = isinstance(store, SerializedStore)  # RocksDB; memory:// keeps objects
         partition = table.partition_for_key(changes[0][0])  # the current event's, checked as faust does
-        producer = self.app.producer
-        sent: Any = None
+        records: list[tuple[bytes, bytes | None]] = []
         for key, value in changes:
             key_bytes = self._key(key)
             if value is ABSENT:
@@ -66,11 +70,15 @@ class TableWriter:
                     store._set(key_bytes, value_bytes)
                 else:
                     store[key] = value
+            records.append((key_bytes, value_bytes))
+        producer = self.app.producer
+        sent: Any = None
+        for key_bytes, value_bytes in records:
             sent = await producer.send(self.topic, key_bytes, value_bytes, partition, None, None)
             if self._on_sent is not None:
                 sent.add_done_callback(self._on_sent)
         sent.add_done_callback(self._persist_offset)
-        return len(changes)
+        return len(records)
 
     def _persist_offset(self, future: Any) -> None:
         """What faust's ``_on_changelog_sent`` does per record: the offset recovery starts after."""

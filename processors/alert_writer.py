@@ -7,16 +7,18 @@ cost of the correlation stage.
 
 An Avro record's binary encoding is its fields' encodings one after another, and an array
 is written as blocks (an item count, then the items) ended by a zero count (Avro
-specification, "Binary Encoding"). So a copy is written as fastavro's encoding of the
-fields before ``evidence``, one block of evidence items, and fastavro's encoding of the
-fields after it. Each item is encoded by fastavro the first time its exact values are
-seen and reused after that. ``tests/unit/test_alert_writer.py`` checks the result byte for
-byte against fastavro writing the whole record.
+specification, "Binary Encoding"). So a copy is written in steps: the copy's event id
+(the header's first field), fastavro's encoding of each run of fields between the event
+id, ``audience`` and ``evidence``, the audience, and one block of evidence items. Each item
+is encoded by fastavro the first time its exact values are seen and reused after that.
+``tests/unit/test_alert_writer.py`` checks the result byte for byte against fastavro
+writing the whole record.
 
-The copies of one version differ mostly in two strings: the copy's event id (the first
-field of the header) and its audience. :meth:`AlertWriter.encode_copies` writes the other
-runs of fields once per version (again per run whose values differ, e.g. a copy that
-withholds evidence) and the CloudEvents headers once, changing only ``ce_id`` per copy.
+The copies of one version differ mostly in their event id and audience.
+:meth:`AlertWriter.encode_copies` writes each run once per version (again only where a
+copy's values in it differ, e.g. a copy that withholds evidence) and the CloudEvents
+headers once, changing only ``ce_id`` per copy; :meth:`AlertWriter.encode` is the same for
+one record.
 """
 
 from __future__ import annotations
@@ -142,11 +144,8 @@ class AlertWriter:
         expanded: dict[str, Any] = expand_schema(self.version.raw)  # type: ignore[assignment]
         fields: list[dict[str, Any]] = expanded["fields"]
         names = [f["name"] for f in fields]
-        at = names.index(EVIDENCE_FIELD)
         self._fields = frozenset(names)
-        self._before = _part("AlertHead", fields[:at])
-        self._after = _part("AlertTail", fields[at + 1 :])
-        item_schema = fields[at]["type"]["items"]
+        item_schema = fields[names.index(EVIDENCE_FIELD)]["type"]["items"]
         self._item = fastavro.parse_schema(_define_once(item_schema, set()))
         self._item_fields = tuple(f["name"] for f in item_schema["fields"])
         self._prefix = codec.MARKER + self.version.fingerprint
@@ -163,16 +162,7 @@ class AlertWriter:
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """The Kafka value of one alert copy (marker, fingerprint, body)."""
-        if record.keys() != self._fields:
-            return codec.encode_version(record, self.version)
-        evidence = record[EVIDENCE_FIELD]
-        try:
-            parts = [self._prefix, _write(self._before, record)]
-            parts.append(self._block(evidence))
-            parts.append(_write(self._after, record))
-        except Exception:  # a value that does not fit: the full writer says which field and why
-            return codec.encode_version(record, self.version)
-        return b"".join(parts)
+        return self._encode_sharing(record, [[] for _ in self._steps or ()])
 
     def encode_copies(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[bytes, Headers]]:
         """Kafka value and CloudEvents headers of each copy of one case version (or any records).
@@ -209,11 +199,11 @@ class AlertWriter:
         header = record.get(HEADER_FIELD) if isinstance(record, Mapping) else None
         if (
             steps is None
-            or record.keys() != self._fields
             or not isinstance(header, Mapping)
+            or record.keys() != self._fields
             or header.keys() != self._header_fields
-        ):
-            return self.encode(record)
+        ):  # another layout, or not exactly the schema's fields: the codec fills in or explains
+            return codec.encode_version(record, self.version)
         try:
             parts = [self._prefix]
             for i, (kind, schema, values) in enumerate(steps):

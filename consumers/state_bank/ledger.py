@@ -369,11 +369,13 @@ class Ledger:
             locked = Ledger.find(session, text)
             session.refresh(locked, with_for_update=True)
             return locked
-        if text.isdigit():
+        if text.isdigit() and int(text) < 2**31:  # a ledger number fits the integer column
             row = session.get(BlockRequestRow, int(text))
-            if row is None:
+            if row is not None:
+                return row
+            if len(text) < 8:
                 raise RequestNotFound(f"no request with ledger number {text}")
-            return row
+            # 8 digits or more can also start a request id (hex): looked up below
         found = session.scalars(
             select(BlockRequestRow).where(
                 or_(BlockRequestRow.request_id == text.lower(), BlockRequestRow.event_id == text.lower())
@@ -390,7 +392,8 @@ class Ledger:
             select(BlockRequestRow).where(BlockRequestRow.request_id.startswith(text.lower())).limit(3)
         ).all()
         if not matches:
-            raise RequestNotFound(f"no request whose id starts with {text!r}")
+            number = f"with ledger number {text} or " if text.isdigit() else ""
+            raise RequestNotFound(f"no request {number}whose id starts with {text!r}")
         if len(matches) > 1:
             raise RequestNotFound(f"{text!r} matches several requests; give more characters")
         return matches[0]

@@ -97,3 +97,31 @@ def test_add_user_stores_a_hash(env: tuple[Settings, list[str]]) -> None:
     users = load_users(users_file(settings))
     assert users["le.van.d"].display_name == "Lê Văn D"
     assert authenticate(users, "le.van.d", "mot-mat-khau-dai") is not None
+
+
+def test_a_request_id_that_starts_with_eight_digits_is_found_by_that_prefix(
+    env: tuple[Settings, list[str]],
+) -> None:
+    """An officer copies the first 8 characters of an id; "10995177" is not ledger number 10,995,177."""
+    settings, _ = env
+    ledger = open_ledger(settings)
+    ctx = workflow.BankContext(
+        "NHNN-KV10",
+        BankStatusSigner.from_keys_dir(settings.resolved_keys_dir),
+        policy_from_settings(settings),
+    )
+    key, key_id = signing.load_signer(settings.resolved_keys_dir, "CA")
+    record = samples.block_request()
+    record["request_id"] = "10995177-52c4-4e0b-9d4f-0c1a2b3c4d5e"
+    value, _, _ = samples.signed_message(record, key, key_id)
+    with ledger.transaction() as session:
+        workflow.receive(
+            session, workflow.Incoming(value, codec.decode(value)[1]), ctx, [], datetime.now(UTC)
+        )
+    ledger.close()
+    assert "10995177-52c4" in run("show", "10995177")
+    missing = CliRunner().invoke(bank, ["show", "99999999"])
+    assert (
+        missing.exit_code == 1
+        and "no request with ledger number 99999999 or whose id starts" in missing.output
+    )

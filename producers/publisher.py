@@ -31,15 +31,40 @@ from agencybus.signing import load_signer, sign_record
 from producers import metrics
 from producers.outbox import Delivered, OutboundEvent, Outbox, OutboxStatus, outbox_path
 from schemas import catalog, codec, topics
-from schemas.event_types import ALL as ALL_EVENT_TYPES
+from schemas.catalog import SchemaVersion
 from schemas.event_types import PAYMENT_BLOCK_REQUEST, PAYMENT_BLOCK_STATUS, EventType
 from schemas.identity import primary_token
+from schemas.model_writer import encode_model
 from schemas.models import BaseEvent
 
 log = structlog.get_logger("producers.publisher")
 
 SIGNED_TYPES = {PAYMENT_BLOCK_REQUEST.key, PAYMENT_BLOCK_STATUS.key}
-_TOPICS = {t.key: topics.topic_for(t.key).name for t in ALL_EVENT_TYPES}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What publishing one model class needs, looked up once per class rather than per event."""
+
+    event_type: EventType
+    version: SchemaVersion
+    topic: str
+    signed: bool
+
+
+_PLANS: dict[type[BaseEvent], _Plan] = {}
+
+
+def _plan_for(cls: type[BaseEvent]) -> _Plan:
+    event_type = cls.EVENT_TYPE
+    plan = _Plan(
+        event_type=event_type,
+        version=catalog.latest(event_type.record_name),
+        topic=topics.topic_for(event_type.key).name,
+        signed=event_type.key in SIGNED_TYPES,
+    )
+    _PLANS[cls] = plan
+    return plan
 
 
 class PublishError(ValueError):
@@ -417,42 +442,56 @@ class Publisher:
 
     def check(self, event: BaseEvent) -> None:
         """Refuse what cannot be published: not a model, another agency's event, no signing key."""
-        if not isinstance(event, BaseEvent):
-            raise PublishError(
-                f"expected an event model from schemas.models (e.g. ViolationRecorded), "
-                f"found {type(event).__name__}"
-            )
+        plan = _PLANS.get(type(event))
+        if plan is None:
+            if not isinstance(event, BaseEvent):
+                raise PublishError(
+                    f"expected an event model from schemas.models (e.g. ViolationRecorded), "
+                    f"found {type(event).__name__}"
+                )
+            plan = _plan_for(type(event))
         agency = event.header.agency
         if agency != self.agency:
             raise AgencyMismatch(
                 f"header.agency is {agency!r} but this publisher publishes for {self.agency!r}: "
                 f"an agency publishes only its own events"
             )
-        if event.EVENT_TYPE.key in SIGNED_TYPES and self._signer is None:
+        if plan.signed and self._signer is None:
             try:
                 self._signer = load_signer(self.keys_dir, self.agency)
             except ValueError as exc:
-                raise SigningKeyMissing(f"cannot sign {event.EVENT_TYPE.record_name}: {exc}") from exc
+                raise SigningKeyMissing(f"cannot sign {plan.event_type.record_name}: {exc}") from exc
 
     def _encode(self, event: BaseEvent) -> OutboundEvent:
-        event_type = event.EVENT_TYPE
-        key = event_key(event)
-        # model_dump(mode="python") is the record fastavro needs (it writes StrEnum symbols and UUIDs
-        # itself); schemas.codec writes the single-object value and the CloudEvents headers.
-        record = event.model_dump(mode="python")
-        # the id as text once: fastavro's uuid type and the ce_id header would each convert it
-        event_id = record["header"]["event_id"] = str(event.header.event_id)
-        if event_type.key in SIGNED_TYPES:
-            record = self._sign(record, event_type)
-        version = catalog.latest(event_type.record_name)
+        plan = _PLANS.get(type(event)) or _plan_for(type(event))
+        header = event.header
+        event_id = str(header.event_id)
+        key = event_key(event).encode("utf-8")
+        if plan.signed:
+            # the signature covers the canonical Avro body, so this goes through the record
+            record = event.model_dump(mode="python")
+            record["header"]["event_id"] = event_id
+            record = self._sign(record, plan.event_type)
+            value = codec.encode_version(record, plan.version)
+            headers = codec.cloudevent_headers(plan.event_type, record, plan.version)
+        else:
+            value = encode_model(event, plan.version)
+            headers = codec.cloudevent_headers_of(
+                plan.event_type,
+                plan.version,
+                event_id,
+                header.agency,
+                header.source_system,
+                header.occurred_at,
+            )
         return OutboundEvent(
             event_id=event_id,
-            topic=_TOPICS[event_type.key],
-            key=key.encode("utf-8"),
-            value=codec.encode_version(record, version),
-            headers=codec.cloudevent_headers(event_type, record, version),
-            agency=event.header.agency,
-            event_type=event_type.key,
+            topic=plan.topic,
+            key=key,
+            value=value,
+            headers=headers,
+            agency=header.agency,
+            event_type=plan.event_type.key,
         )
 
     def prepare(self, event: BaseEvent) -> OutboundEvent:

@@ -661,10 +661,28 @@ def cloudevent_headers(
     for key in _HEADER_FIELDS:
         if header.get(key) is None:
             raise EncodeError(f"header.{key} is missing; CloudEvents headers need it")
-    version = version or catalog.latest(event_type.record_name)
-    ce_id = str(header["event_id"]).lower().encode("utf-8")
-    source, ce_type, dataschema = _fixed_pairs(event_type, version, header["agency"], header["source_system"])
-    ce_time = _rfc3339(header["occurred_at"], "header.occurred_at").encode("utf-8")
+    return cloudevent_headers_of(
+        event_type,
+        version or catalog.latest(event_type.record_name),
+        str(header["event_id"]),
+        header["agency"],
+        header["source_system"],
+        header["occurred_at"],
+    )
+
+
+def cloudevent_headers_of(
+    event_type: EventType,
+    version: SchemaVersion,
+    event_id: str,
+    agency: Any,
+    source_system: Any,
+    occurred_at: Any,
+) -> list[tuple[str, bytes]]:
+    """:func:`cloudevent_headers` from the header's values (the SDK has them as model attributes)."""
+    source, ce_type, dataschema = _fixed_pairs(event_type, version, agency, source_system)
+    ce_id = event_id.lower().encode("utf-8")
+    ce_time = _rfc3339(occurred_at, "header.occurred_at").encode("utf-8")
     return [_SPEC_PAIR, ("ce_id", ce_id), source, ce_type, ("ce_time", ce_time), dataschema, _CONTENT_PAIR]
 
 
@@ -845,6 +863,7 @@ __all__ = [
     "ce_dataschema",
     "ce_source",
     "cloudevent_headers",
+    "cloudevent_headers_of",
     "decode",
     "decode_as",
     "decode_message",

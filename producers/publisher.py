@@ -12,6 +12,7 @@ delivered strictly in order, so one seller's events (one Kafka key) arrive in th
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -34,7 +35,7 @@ from schemas import catalog, codec, topics
 from schemas.catalog import SchemaVersion
 from schemas.event_types import PAYMENT_BLOCK_REQUEST, PAYMENT_BLOCK_STATUS, EventType
 from schemas.identity import primary_token
-from schemas.model_writer import encode_model
+from schemas.model_writer import encode_model, uuid_text
 from schemas.models import BaseEvent
 
 log = structlog.get_logger("producers.publisher")
@@ -215,10 +216,10 @@ class Delivery:
                 break
         deadline = time.monotonic() + self.settings.publish_timeout_s + 1.0
         if futures and error is None:
-            try:  # send the last, partly filled batches now rather than after linger_ms
+            # send the last, partly filled batches now rather than after linger_ms; a timeout here
+            # is not an answer: the futures below say which events were acknowledged
+            with contextlib.suppress(KafkaError):
                 producer.flush(timeout=self.settings.publish_timeout_s + 1.0)
-            except KafkaError:  # not all acknowledged in time: the futures below say which
-                pass
         delivered: list[tuple[OutboundEvent, Delivered]] = []
         failed: list[OutboundEvent] = []
         for event, future in zip(events, futures, strict=False):
@@ -481,9 +482,9 @@ class Publisher:
     def _encode(self, event: BaseEvent) -> OutboundEvent:
         plan = _PLANS.get(type(event)) or _plan_for(type(event))
         header = event.header
-        event_id = str(header.event_id)
         key = event_key(event).encode("utf-8")
         if plan.signed:
+            event_id = str(header.event_id)
             # the signature covers the canonical Avro body, so this goes through the record
             record = event.model_dump(mode="python")
             record["header"]["event_id"] = event_id
@@ -492,6 +493,7 @@ class Publisher:
             headers = codec.cloudevent_headers(plan.event_type, record, plan.version)
         else:
             value = encode_model(event, plan.version)
+            event_id = uuid_text(header.event_id)  # the text the writer just made
             headers = codec.cloudevent_headers_of(
                 plan.event_type,
                 plan.version,
@@ -524,6 +526,7 @@ class Publisher:
 
         Every event is checked and encoded before any is sent: a bad event sends nothing.
         """
+        encoded = []
         for event in events:
             try:
                 self.check(event)
@@ -533,7 +536,8 @@ class Publisher:
                     agency=self.agency, type=event_type.key if event_type else "?", source="sdk"
                 ).inc()
                 raise
-        return self.delivery.send_many([self._encode(e) for e in events])
+            encoded.append(self._encode(event))
+        return self.delivery.send_many(encoded)
 
     def flush_outbox(self) -> int:
         """Deliver what the outbox holds now (normally the background flusher does it)."""

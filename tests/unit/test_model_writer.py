@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import fastavro
@@ -19,6 +20,8 @@ from schemas.model_writer import (
     class_in,
     compile_writer,
     encode_model,
+    timestamp_millis,
+    uuid_text,
     write_long,
     writer_for,
 )
@@ -115,3 +118,30 @@ def test_an_enum_symbol_given_as_text_is_written_like_the_member() -> None:
 
 def generate_one(model: type[BaseModel]) -> Any:
     return next(e for e in generate(seed=5, sellers=50, events=300).events if type(e) is model)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-3, minutes=-30))]
+        ),
+    )
+)
+def test_timestamp_millis_is_fastavros_conversion(moment: datetime) -> None:
+    """Any aware datetime, sub-millisecond parts included (the models keep only milliseconds)."""
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, {"type": "long", "logicalType": "timestamp-millis"}, moment)
+    assert write_long(timestamp_millis(moment, None)) == out.getvalue()
+
+
+def test_an_event_id_that_is_not_a_uuid_is_refused_not_written_as_text() -> None:
+    event = generate_one(InspectionRecorded)
+    version = catalog.latest("InspectionRecorded")
+    encode_model(event, version)  # the writer now remembers this event's id text
+    other = generate_one(ViolationRecorded)
+    other.header.event_id = None  # type: ignore[assignment]
+    with pytest.raises(EncodeError, match="event_id"):
+        encode_model(other, catalog.latest("ViolationRecorded"))
+    assert uuid_text(event.header.event_id) == str(event.header.event_id)

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     outbox_flush_interval_s: float = Field(
         2.0, gt=0, description="How often the outbox flusher retries delivery"
     )
+    outbox_dedupe_days: float = Field(
+        400.0,
+        gt=0,
+        description="How long an outbox remembers delivered event_ids: handing one over again within "
+        "this time (a re-import) sends nothing; older entries are pruned hourly",
+    )
     publish_timeout_s: float = Field(
         10.0, gt=0, description="Longest a publish waits for the broker before the event goes to the outbox"
     )

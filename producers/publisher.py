@@ -41,6 +41,7 @@ from schemas.models import BaseEvent
 log = structlog.get_logger("producers.publisher")
 
 SIGNED_TYPES = {PAYMENT_BLOCK_REQUEST.key, PAYMENT_BLOCK_STATUS.key}
+PRUNE_INTERVAL_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +340,7 @@ class Delivery:
         return total
 
     def _flush_loop(self) -> None:
+        pruned_at = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.settings.outbox_flush_interval_s)
             self._wake.clear()
@@ -347,8 +349,18 @@ class Delivery:
             try:
                 if self.outbox.has_pending():
                     self.flush_outbox(retry_now=True)
+                if time.monotonic() - pruned_at >= PRUNE_INTERVAL_S:
+                    pruned_at = time.monotonic()
+                    self.prune_delivered()
             except Exception:  # the flusher must outlive any single failure; the rows stay on disk
                 log.exception("outbox flusher error", outbox=self.name)
+
+    def prune_delivered(self) -> int:
+        """Forget delivered event_ids older than ``outbox_dedupe_days`` (the flusher does it hourly)."""
+        pruned = self.outbox.prune_delivered(self.settings.outbox_dedupe_days * 86400)
+        if pruned:
+            log.info("outbox delivered ids pruned", outbox=self.name, pruned=pruned)
+        return pruned
 
     def _update_depth(self) -> None:
         status = self.outbox.status()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.outbox import Delivered, OutboundEvent, Outbox, outbox_files, outbox_path
+from producers.outbox import Delivered, OutboundEvent, Outbox, id_prefix, outbox_files, outbox_path
 
 
 def event(n: int, key: bytes = b"phone:+84912345678") -> OutboundEvent:
@@ -97,8 +99,6 @@ def test_concurrent_enqueues_keep_each_threads_order(tmp_path: Path) -> None:
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=40), max_size=60), st.integers(min_value=1, max_value=10))
 def test_any_enqueue_deliver_interleaving_keeps_first_seen_order(numbers: list[int], limit: int) -> None:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         box = Outbox(Path(tmp) / "o.db")
         expected: list[str] = []
@@ -116,3 +116,77 @@ def test_any_enqueue_deliver_interleaving_keeps_first_seen_order(numbers: list[i
                 expected = expected[len(head) :]
         assert [r.event.event_id for r in box.peek(1000)] == expected
         box.close()
+
+
+# --------------------------------------------------------------------------- the delivered log
+
+
+_ID_PARTS = st.sampled_from(["0f1e2d3c-4b5a-4697-8", "0f1e2d3c-4b5a-4697-9", "a1b2c3d4-e5f6-5071-a"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.builds(lambda head, tail: f"{head}{tail:03x}-{tail:012x}", _ID_PARTS, st.integers(0, 40))
+        ),
+        max_size=30,
+    ),
+    st.lists(st.text(min_size=1, max_size=12), max_size=5),
+)
+def test_the_delivered_log_answers_as_a_dict_would(batches: list[tuple[str]], others: list[str]) -> None:
+    """UUIDs sharing their 64-bit prefix, texts that are no UUIDs, the same id delivered twice."""
+    with tempfile.TemporaryDirectory() as tmp:
+        box = Outbox(Path(tmp) / "o.db")
+        expected: dict[str, Delivered] = {}
+        for offset, (event_id,) in enumerate(batches):
+            d = Delivered(event_id, "agency.violations.v1", offset % 3, offset)
+            box.record_delivered([d], from_outbox=False)
+            expected[event_id] = d  # the last delivery answers
+        for n, text in enumerate(others):
+            d = Delivered(text, "agency.inspections.v1", 0, 1000 + n)
+            box.record_delivered([d], from_outbox=False)
+            expected[text] = d
+        probes = [*expected, "0f1e2d3c-4b5a-4697-8fff-000000000fff", "x"]
+        assert box.known(probes) == expected
+        box.close()
+
+
+def test_id_prefix_is_the_uuid_head_or_a_digest() -> None:
+    assert id_prefix("0f1e2d3c-4b5a-4697-8000-000000000000") == 0x0F1E2D3C4B5A4697
+    assert id_prefix("not-a-uuid") == id_prefix("not-a-uuid") != id_prefix("not-a-uuie")
+    assert 0 <= id_prefix("ffffffff-ffff-ffff-ffff-ffffffffffff") < 2**63
+
+
+def test_a_file_of_the_earlier_layout_is_migrated_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE delivered (event_id TEXT PRIMARY KEY, topic TEXT NOT NULL, partition INTEGER, "
+        "offset INTEGER, delivered_at REAL NOT NULL) WITHOUT ROWID;"
+    )
+    db.execute(
+        "INSERT INTO delivered VALUES (?, 'agency.violations.v1', 2, 7, ?)", (event(1).event_id, time.time())
+    )
+    db.commit()
+    db.close()
+    box = Outbox(path)
+    assert box.known([event(1).event_id]) == {
+        event(1).event_id: Delivered(event(1).event_id, "agency.violations.v1", 2, 7)
+    }
+    assert box.status().delivered == 1
+    tables = {r[0] for r in box._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "delivered" not in tables
+    box.close()
+    assert Outbox(path).status().delivered == 1  # opening again migrates nothing twice
+
+
+def test_pruning_forgets_only_old_deliveries(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    box.record_delivered([Delivered(event(n).event_id, "agency.violations.v1", 0, n) for n in range(4)])
+    box._db.execute(
+        "UPDATE delivered_log SET delivered_at = delivered_at - 86400 * 30 WHERE event_id IN (?, ?)",
+        (event(0).event_id, event(1).event_id),
+    )
+    assert box.prune_delivered(older_than_s=86400 * 7) == 2
+    assert set(box.known([event(n).event_id for n in range(4)])) == {event(2).event_id, event(3).event_id}

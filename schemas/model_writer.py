@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from functools import cache
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastavro._logical_writers import LOGICAL_WRITERS
@@ -40,35 +41,49 @@ from schemas.catalog import SchemaVersion
 ModelWriter = Callable[[BaseModel], bytes]
 
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
-_SIZES = 4096  # string and array lengths below this come from a table
-_ONE_BYTE = tuple(bytes((i,)) for i in range(128))
+_SIZES = 16384  # strings and bytes shorter than this are compiled; longer ones go to fastavro
+
+# base-128 varints from 14-bit tables: a timestamp (6 bytes) is three lookups, not a 6-round loop
+_GROUPS = 1 << 14
+_VARINT14 = tuple(bytes((v,)) if v < 0x80 else bytes(((v & 0x7F) | 0x80, v >> 7)) for v in range(_GROUPS))
+_CONTINUED14 = tuple(bytes(((v & 0x7F) | 0x80, (v >> 7) | 0x80)) for v in range(_GROUPS))
+
+
+def _varint(z: int) -> bytes:
+    """Base-128 varint of a non-negative int below 2**64, least significant group first."""
+    if z < 0x4000:
+        return _VARINT14[z]
+    low = _CONTINUED14[z & 0x3FFF]
+    z >>= 14
+    while z >= 0x4000:
+        low += _CONTINUED14[z & 0x3FFF]
+        z >>= 14
+    return low + _VARINT14[z]
 
 
 def _zigzag_varint(n: int) -> bytes:
-    """Avro's int/long encoding: zig-zag, then base-128 varint (least significant group first)."""
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    """Avro's int/long encoding: zig-zag, then base-128 varint."""
+    return _varint((n << 1) ^ (n >> 63))
 
 
-_SMALL = {n: _zigzag_varint(n) for n in range(-64, 64)}
 _SIZE = tuple(_zigzag_varint(n) for n in range(_SIZES))
+
+
+@cache
+def _size_table(prefix: bytes) -> tuple[bytes, ...]:
+    """``prefix`` + the encoded length, for every length below ``_SIZES``."""
+    return tuple(prefix + size for size in _SIZE) if prefix else _SIZE
 
 
 def write_long(n: int) -> bytes:
     """The encoding of an Avro int or long; refuses what is not an int in the 64-bit range."""
-    small = _SMALL.get(n) if type(n) is int else None
-    if small is not None:
-        return small
+    if type(n) is int and _LONG_MIN <= n <= _LONG_MAX:
+        return _varint((n << 1) ^ (n >> 63))
     if not isinstance(n, int):
         raise TypeError(f"expected an int, found {type(n).__name__}")
     if not _LONG_MIN <= n <= _LONG_MAX:
         raise OverflowError(f"{n} is outside Avro's 64-bit long")
-    return _zigzag_varint(n)
+    return _zigzag_varint(int(n))  # a bool or an int subclass, as fastavro takes them
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -152,8 +167,8 @@ class _Compiler:
             return self.named[schema]
         return schema
 
-    def value(self, schema: Any, expr: str, indent: int, model: Any, where: str) -> None:
-        """Emit code that appends the encoding of ``expr`` (a local name) under ``schema``."""
+    def value(self, schema: Any, expr: str, indent: int, model: Any, where: str, prefix: bytes = b"") -> None:
+        """Emit code that appends ``prefix`` (a union branch's index) and the encoding of ``expr``."""
         schema = self.resolve(schema)
         if isinstance(schema, list):
             self.union(schema, expr, indent, model, where)
@@ -165,17 +180,22 @@ class _Compiler:
             converted = self.name("x")
             self.emit(indent, f"{converted} = {self.const(writer)}({expr}, {self.const(schema)})")
             expr = converted
+        if kind in ("string", "bytes"):
+            # prefix and length in one table lookup; a length past the table raises IndexError,
+            # and encode_model writes that event the fastavro way
+            table = self.const(_size_table(prefix))
+            data = expr
+            if kind == "string":
+                data = self.name("s")
+                self.emit(indent, f"{data} = {expr}.encode()")
+            self.emit(indent, f"out += {table}[len({data})]")
+            self.emit(indent, f"out += {data}")
+            return
+        if prefix:
+            self.emit(indent, f"out += {prefix!r}")
         if kind == "null":
             return
-        if kind == "string":
-            data = self.name("s")
-            self.emit(indent, f"{data} = {expr}.encode()")
-            self.size(f"len({data})", indent)
-            self.emit(indent, f"out += {data}")
-        elif kind == "bytes":
-            self.size(f"len({expr})", indent)
-            self.emit(indent, f"out += {expr}")
-        elif kind in ("int", "long"):
+        if kind in ("int", "long"):
             self.emit(indent, f"out += write_long({expr})")
         elif kind == "enum":
             # by symbol, and by the model's enum members (an Enum hashes by name, not by value)
@@ -192,11 +212,6 @@ class _Compiler:
         else:
             raise UnsupportedSchema(f"{where}: no compiled writer for Avro type {kind!r}")
 
-    def size(self, expr: str, indent: int) -> None:
-        n = self.name("n")
-        self.emit(indent, f"{n} = {expr}")
-        self.emit(indent, f"out += _SIZE[{n}] if {n} < {_SIZES} else write_long({n})")
-
     def union(self, branches: list[Any], expr: str, indent: int, model: Any, where: str) -> None:
         if len(branches) != 2 or "null" not in branches:
             raise UnsupportedSchema(f"{where}: only unions of null and one type are compiled")
@@ -205,14 +220,13 @@ class _Compiler:
         self.emit(indent, f"if {expr} is None:")
         self.emit(indent + 1, f"out += {write_long(null_index)!r}")
         self.emit(indent, "else:")
-        self.emit(indent + 1, f"out += {write_long(1 - null_index)!r}")
-        self.value(other, expr, indent + 1, model, where)
+        self.value(other, expr, indent + 1, model, where, prefix=write_long(1 - null_index))
 
     def array(self, schema: dict[str, Any], expr: str, indent: int, model: Any, where: str) -> None:
         n, item = self.name("n"), self.name("v")
         self.emit(indent, f"{n} = len({expr})")  # a None here raises, as in fastavro
         self.emit(indent, f"if {n}:")
-        self.emit(indent + 1, f"out += write_long({n})")
+        self.emit(indent + 1, f"out += {self.const(_SIZE)}[{n}]")  # past the table: IndexError
         self.emit(indent + 1, f"for {item} in {expr}:")
         self.value(schema["items"], item, indent + 2, model, f"{where}[]")
         self.emit(indent, "out += b'\\x00'")
@@ -251,7 +265,6 @@ def compile_writer(model: type[BaseModel], version: SchemaVersion) -> ModelWrite
         **compiler.consts,
         "write_long": write_long,
         "write_data": write_data,
-        "_SIZE": _SIZE,
     }
     # constants as keyword-only defaults: local-variable loads in the generated body, not globals
     signature = ", ".join(f"{name}={name}" for name in constants)

@@ -145,3 +145,11 @@ def test_an_event_id_that_is_not_a_uuid_is_refused_not_written_as_text() -> None
     with pytest.raises(EncodeError, match="event_id"):
         encode_model(other, catalog.latest("ViolationRecorded"))
     assert uuid_text(event.header.event_id) == str(event.header.event_id)
+
+
+def test_a_text_longer_than_the_length_table_is_written_the_fastavro_way() -> None:
+    event = generate_one(InspectionRecorded).model_copy(update={"findings": "Hàng giả nhãn hiệu " * 1200})
+    version = catalog.latest("InspectionRecorded")
+    with pytest.raises(IndexError):  # past the compiled writer's length table (16 KiB)
+        writer_for(InspectionRecorded, version)(event)  # type: ignore[misc]
+    assert encode_model(event, version) == codec.encode_version(event.model_dump(mode="python"), version)

@@ -115,16 +115,17 @@ class OutboxStatus:
 
 
 def id_prefix(event_id: str) -> int:
-    """A 63-bit number from an event_id: the first 16 hex digits of a UUID, else a BLAKE2b digest.
+    """A number from an event_id for the log's index: a UUID's last 12 hex digits, else a digest.
 
-    Only narrows the lookup (the log's index holds these small numbers); the event_id itself is
-    compared after. Deterministic across processes, unlike ``hash()``.
+    Only narrows the lookup (the index holds these small numbers); the event_id itself is compared
+    after. Deterministic across processes, unlike ``hash()``. The last group of a UUID is random
+    in version 4 and hash-derived in version 5, so 48 bits spread as well as any other part.
     """
-    try:
-        if event_id[8] == "-" and event_id[13] == "-":
-            return int(event_id[:8] + event_id[9:13] + event_id[14:18], 16) & _PREFIX_MASK
-    except (IndexError, ValueError):
-        pass
+    if len(event_id) == 36 and event_id[23] == "-":
+        try:
+            return int(event_id[24:], 16)
+        except ValueError:
+            pass
     digest = hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") & _PREFIX_MASK
 
@@ -288,6 +289,7 @@ class Outbox:
         found: dict[str, Delivered | None] = {}
         wanted = set(event_ids)
         with self._lock:
+            pending = self._db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
             for start in range(0, len(event_ids), _IN_CHUNK):
                 chunk = list(event_ids[start : start + _IN_CHUNK])
                 marks = ",".join("?" * len(chunk))
@@ -298,6 +300,8 @@ class Outbox:
                 ):
                     if row[0] in wanted:
                         found[row[0]] = Delivered(row[0], row[1], row[2], row[3])
+                if not pending:
+                    continue
                 for row in self._db.execute(
                     f"SELECT event_id FROM outbox WHERE event_id IN ({marks})", chunk
                 ):

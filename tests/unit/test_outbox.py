@@ -121,7 +121,9 @@ def test_any_enqueue_deliver_interleaving_keeps_first_seen_order(numbers: list[i
 # --------------------------------------------------------------------------- the delivered log
 
 
-_ID_PARTS = st.sampled_from(["0f1e2d3c-4b5a-4697-8", "0f1e2d3c-4b5a-4697-9", "a1b2c3d4-e5f6-5071-a"])
+_ID_PARTS = st.sampled_from(
+    ["0f1e2d3c-4b5a-4697-8", "0f1e2d3c-4b5a-4697-9", "a1b2c3d4-e5f6-5071-a"]
+)  # same tails
 
 
 @settings(max_examples=60, deadline=None)
@@ -153,7 +155,7 @@ def test_the_delivered_log_answers_as_a_dict_would(batches: list[tuple[str]], ot
 
 
 def test_id_prefix_is_the_uuid_head_or_a_digest() -> None:
-    assert id_prefix("0f1e2d3c-4b5a-4697-8000-000000000000") == 0x0F1E2D3C4B5A4697
+    assert id_prefix("0f1e2d3c-4b5a-4697-8000-00000000002a") == 42
     assert id_prefix("not-a-uuid") == id_prefix("not-a-uuid") != id_prefix("not-a-uuie")
     assert 0 <= id_prefix("ffffffff-ffff-ffff-ffff-ffffffffffff") < 2**63
 

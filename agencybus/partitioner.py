@@ -1,10 +1,13 @@
-"""A key partitioner for faust's producer that remembers each key's hash.
+"""A key partitioner that remembers each key's hash.
 
-aiokafka's default partitioner hashes every key with a pure-Python murmur2 (about 4 µs for
-a case id). The processors send every case version to two or more alert topics under the
-same case id, so the same keys are hashed again and again. This partitioner returns exactly
-what aiokafka's :class:`~aiokafka.partitioner.DefaultPartitioner` returns (the Java
-client's placement), computing murmur2 once per key.
+aiokafka's and kafka-python's default partitioners hash every key with a pure-Python murmur2
+(about 4 µs for a case id or a seller token). The processors send every case version to two or
+more alert topics under the same case id, and an agency publishes many events about one seller
+(one Kafka key), so the same keys are hashed again and again. This partitioner returns exactly
+what aiokafka's :class:`~aiokafka.partitioner.DefaultPartitioner` and kafka-python's
+``DefaultPartitioner`` return (the Java client's placement), computing murmur2 once per key.
+faust's producer takes it as ``producer_partitioner``; the SDK's ``Delivery`` passes the
+partition it gives to kafka-python's ``send``.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from agencybus.kafka import make_producer
+from agencybus.partitioner import CachingPartitioner
 from agencybus.settings import Settings, load_settings
 from agencybus.signing import load_signer, sign_record
 from producers import metrics
@@ -135,6 +136,7 @@ class Delivery:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._placement = CachingPartitioner()
         self._update_depth()
         if start_flusher:
             self._flusher = threading.Thread(
@@ -207,10 +209,23 @@ class Delivery:
         """
         futures = []
         error: str | None = None
+        partitions: dict[str, list[int]] = {}
+        place = self._placement
         for event in events:
             try:
+                # the partition kafka-python's DefaultPartitioner would choose for the key (murmur2,
+                # as the Java client does), remembered per key instead of hashed for every record
+                topic_partitions = partitions.get(event.topic)
+                if topic_partitions is None:
+                    topic_partitions = partitions[event.topic] = sorted(producer.partitions_for(event.topic))
                 futures.append(
-                    producer.send(event.topic, key=event.key, value=event.value, headers=event.headers)
+                    producer.send(
+                        event.topic,
+                        key=event.key,
+                        value=event.value,
+                        headers=event.headers,
+                        partition=None if event.key is None else place(event.key, topic_partitions, ()),
+                    )
                 )
             except KafkaError as exc:  # metadata wait timed out: the broker is gone
                 error = f"{type(exc).__name__}: {exc}"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka.partitioner.default import murmur2
 
 from agencybus.settings import Settings
 from agencybus.signing import Keyring, generate_keypair, verify_message
@@ -88,6 +89,9 @@ def test_publish_many_is_read_back_decoded_and_keyed_by_seller(settings: Setting
         assert decoded.record["seller"]["name"] == "Hộ kinh doanh Lê Thị Hương"
         assert record.key == event.seller.primary_token().encode()
         assert header(record, "ce_type") == b"vn.gov.agencybus.violation.v1"
+        # the SDK picks the partition itself: where kafka-python's own partitioner puts the key
+        count = topics.VIOLATIONS.partitions or settings.topic_partitions
+        assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % count
 
 
 def test_republishing_an_event_id_sends_nothing(settings: Settings) -> None:

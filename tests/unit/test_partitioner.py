@@ -1,10 +1,11 @@
-"""The caching partitioner places every key where aiokafka's default partitioner does."""
+"""The caching partitioner places every key where aiokafka's and kafka-python's default partitioners do."""
 
 from __future__ import annotations
 
 from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
+from kafka.partitioner.default import DefaultPartitioner as KafkaPythonDefault
 
 from agencybus.partitioner import CachingPartitioner
 
@@ -22,3 +23,29 @@ def test_keyless_records_go_to_an_available_partition() -> None:
     partitioner = CachingPartitioner()
     assert {partitioner(None, [0, 1, 2], [2]) for _ in range(20)} == {2}
     assert partitioner(None, [0, 1, 2], []) in {0, 1, 2}
+
+
+class _Cluster:
+    """The parts of kafka-python's ClusterMetadata its DefaultPartitioner reads."""
+
+    def __init__(self, count: int) -> None:
+        self.partitions = set(range(count))
+
+    def topics(self) -> set[str]:
+        return {"t"}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return self.partitions
+
+    def available_partitions_for_topic(self, topic: str) -> set[int]:
+        return self.partitions
+
+
+@given(st.lists(st.binary(min_size=1, max_size=64), min_size=1, max_size=40), st.integers(1, 64))
+def test_same_partition_as_kafka_pythons_default_for_every_key(keys: list[bytes], count: int) -> None:
+    """The SDK passes this partition to kafka-python's send(): where its own partitioner puts the key."""
+    cluster = _Cluster(count)
+    partitions = sorted(cluster.partitions)
+    for key in keys + keys:
+        expected = KafkaPythonDefault().partition("t", key, key, b"", b"", cluster)
+        assert SMALL(key, partitions, ()) == expected

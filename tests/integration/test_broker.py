@@ -120,6 +120,14 @@ def test_idempotent_producer_round_trip_keeps_key_value_and_headers(settings: Se
     assert {r.key for r in records} == {b"seller"}
 
 
+def test_kafka_python_checksums_record_batches_in_c() -> None:
+    """Without the crc32c package kafka-python falls back to a pure-Python CRC-32C (13 % of a
+    producer's time in the publish benchmark); the dependency must stay installed."""
+    from kafka.record import util
+
+    assert util.crc32c_c is not None and util.calc_crc32c(b"123456789") == 0xE3069283
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_broker_command_serves_until_signalled_then_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENCYBUS_")}

@@ -20,9 +20,9 @@ from schemas.model_writer import (
     class_in,
     compile_writer,
     encode_model,
-    timestamp_millis,
     uuid_text,
     write_long,
+    write_timestamp_millis,
     writer_for,
 )
 from schemas.models import EVENT_MODELS, MODELS, InspectionRecorded, ViolationRecorded
@@ -129,11 +129,11 @@ def generate_one(model: type[BaseModel]) -> Any:
         ),
     )
 )
-def test_timestamp_millis_is_fastavros_conversion(moment: datetime) -> None:
+def test_timestamp_millis_is_fastavros_conversion_and_encoding(moment: datetime) -> None:
     """Any aware datetime, sub-millisecond parts included (the models keep only milliseconds)."""
     out = io.BytesIO()
     fastavro.schemaless_writer(out, {"type": "long", "logicalType": "timestamp-millis"}, moment)
-    assert write_long(timestamp_millis(moment, None)) == out.getvalue()
+    assert write_timestamp_millis(moment, None) == out.getvalue()
 
 
 def test_an_event_id_that_is_not_a_uuid_is_refused_not_written_as_text() -> None:

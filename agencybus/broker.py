@@ -21,8 +21,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
+
+from agencybus.kafka_admin import AdminClient
 
 STOP_GRACE_S = 5.0
 DEFAULT_START_TIMEOUT_S = 20.0
@@ -169,7 +170,7 @@ class EmbeddedBroker:
                 )
             if self._port_open():
                 try:
-                    admin = KafkaAdminClient(
+                    admin = AdminClient(
                         bootstrap_servers=[self.bootstrap_servers],
                         request_timeout_ms=2000,
                         bootstrap_timeout_ms=2000,  # a foreign listener on the port must not stall us

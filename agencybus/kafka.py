@@ -18,6 +18,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from agencybus.kafka_admin import AdminClient
 from agencybus.settings import Settings
 from schemas import topics as topic_catalog
 
@@ -121,7 +122,7 @@ def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
     config = client_config(settings)
     config.update(request_timeout_ms=15_000)
     config.update(overrides)
-    return KafkaAdminClient(**config)
+    return AdminClient(**config)
 
 
 @dataclass

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import pytest
+from kafka.errors import KafkaError
 from typer.testing import CliRunner
 
 from agencybus.kafka import catalog_topics, ensure_topics, make_consumer
+from agencybus.kafka_admin import AdminClient
 from agencybus.settings import Settings
 from schemas.topics import Topic
 from tests.cli import runtime_app
@@ -73,3 +77,20 @@ def test_cli_list_without_a_broker_says_so(monkeypatch: pytest.MonkeyPatch) -> N
     assert "broker not reachable" in result.output
     row = next(line for line in result.output.splitlines() if " alerts.all.v1 " in line)
     assert row.rstrip(" │|").endswith("?")
+
+
+def _network_threads() -> set[str]:
+    return {t.name for t in threading.enumerate() if t.name.startswith("kafka-io-")}
+
+
+def test_an_admin_client_that_cannot_bootstrap_leaves_no_network_thread() -> None:
+    """kafka-python's own constructor starts its IO thread and leaves it running when bootstrap fails."""
+    from agencybus.broker import free_port
+
+    before = _network_threads()
+    with pytest.raises(KafkaError):
+        AdminClient(
+            bootstrap_servers=f"127.0.0.1:{free_port()}", bootstrap_timeout_ms=500, client_id="no-broker"
+        )
+    time.sleep(0.2)
+    assert "kafka-io-no-broker" not in _network_threads() - before

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.outbox import Delivered, OutboundEvent, Outbox, id_prefix, outbox_files, outbox_path
+from producers.outbox import Delivered, OutboundEvent, Outbox, id_key, outbox_files, outbox_path
 
 
 def event(n: int, key: bytes = b"phone:+84912345678") -> OutboundEvent:
@@ -137,7 +137,7 @@ _ID_PARTS = st.sampled_from(
     st.lists(st.text(min_size=1, max_size=12), max_size=5),
 )
 def test_the_delivered_log_answers_as_a_dict_would(batches: list[tuple[str]], others: list[str]) -> None:
-    """UUIDs sharing their 64-bit prefix, texts that are no UUIDs, the same id delivered twice."""
+    """UUIDs sharing their last 48 bits (the index key), texts that are no UUIDs, an id delivered twice."""
     with tempfile.TemporaryDirectory() as tmp:
         box = Outbox(Path(tmp) / "o.db")
         expected: dict[str, Delivered] = {}
@@ -154,10 +154,10 @@ def test_the_delivered_log_answers_as_a_dict_would(batches: list[tuple[str]], ot
         box.close()
 
 
-def test_id_prefix_is_the_uuid_head_or_a_digest() -> None:
-    assert id_prefix("0f1e2d3c-4b5a-4697-8000-00000000002a") == 42
-    assert id_prefix("not-a-uuid") == id_prefix("not-a-uuid") != id_prefix("not-a-uuie")
-    assert 0 <= id_prefix("ffffffff-ffff-ffff-ffff-ffffffffffff") < 2**63
+def test_id_key_is_the_uuid_head_or_a_digest() -> None:
+    assert id_key("0f1e2d3c-4b5a-4697-8000-00000000002a") == 42
+    assert id_key("not-a-uuid") == id_key("not-a-uuid") != id_key("not-a-uuie")
+    assert 0 <= id_key("ffffffff-ffff-ffff-ffff-ffffffffffff") < 2**63
 
 
 def test_a_file_of_the_earlier_layout_is_migrated_on_open(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -22,6 +23,19 @@ from consumers.state_bank.users import authenticate, load_users, users_file
 from schemas import codec
 
 
+def receive_signed(settings: Settings, ledger: Ledger, record: dict[str, Any], received: datetime) -> None:
+    """Sign a block request with CA's key and take it into the ledger, as the bank's consumer does."""
+    ctx = workflow.BankContext(
+        "NHNN-KV10",
+        BankStatusSigner.from_keys_dir(settings.resolved_keys_dir),
+        policy_from_settings(settings),
+    )
+    key, key_id = signing.load_signer(settings.resolved_keys_dir, "CA")
+    value, _, _ = samples.signed_message(record, key, key_id)
+    with ledger.transaction() as session:
+        workflow.receive(session, workflow.Incoming(value, codec.decode(value)[1]), ctx, [], received)
+
+
 @pytest.fixture
 def env(tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, list[str]]:
     monkeypatch.setenv("AGENCYBUS_DATA_DIR", str(tmp_path))
@@ -30,18 +44,11 @@ def env(tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> tup
     for agency in ("CA", "NHNN"):
         signing.generate_keypair(agency, settings.resolved_keys_dir)
     ledger = open_ledger(settings)
-    ctx = workflow.BankContext(
-        "NHNN-KV10",
-        BankStatusSigner.from_keys_dir(settings.resolved_keys_dir),
-        policy_from_settings(settings),
-    )
-    key, key_id = signing.load_signer(settings.resolved_keys_dir, "CA")
     ids = []
     now = datetime.now(UTC)
     for received in (now - timedelta(hours=48), now):
-        value, _, record = samples.signed_message(samples.block_request(), key, key_id)
-        with ledger.transaction() as session:
-            workflow.receive(session, workflow.Incoming(value, codec.decode(value)[1]), ctx, [], received)
+        record = samples.block_request()
+        receive_signed(settings, ledger, record, received)
         ids.append(record["request_id"])
     assert refresh_gauges(ledger, settings.bank_sla_hours, now)["OVERDUE"] == 1
     assert REGISTRY.get_sample_value("agencybus_bank_overdue_requests") == 1
@@ -105,19 +112,9 @@ def test_a_request_id_that_starts_with_eight_digits_is_found_by_that_prefix(
     """An officer copies the first 8 characters of an id; "10995177" is not ledger number 10,995,177."""
     settings, _ = env
     ledger = open_ledger(settings)
-    ctx = workflow.BankContext(
-        "NHNN-KV10",
-        BankStatusSigner.from_keys_dir(settings.resolved_keys_dir),
-        policy_from_settings(settings),
-    )
-    key, key_id = signing.load_signer(settings.resolved_keys_dir, "CA")
     record = samples.block_request()
     record["request_id"] = "10995177-52c4-4e0b-9d4f-0c1a2b3c4d5e"
-    value, _, _ = samples.signed_message(record, key, key_id)
-    with ledger.transaction() as session:
-        workflow.receive(
-            session, workflow.Incoming(value, codec.decode(value)[1]), ctx, [], datetime.now(UTC)
-        )
+    receive_signed(settings, ledger, record, datetime.now(UTC))
     ledger.close()
     assert "10995177-52c4" in run("show", "10995177")
     missing = CliRunner().invoke(bank, ["show", "99999999"])

@@ -217,14 +217,18 @@ class Delivery:
                 # as the Java client does), remembered per key instead of hashed for every record
                 topic_partitions = partitions.get(event.topic)
                 if topic_partitions is None:
-                    topic_partitions = partitions[event.topic] = sorted(producer.partitions_for(event.topic))
+                    known = producer.partitions_for(event.topic) or ()
+                    topic_partitions = partitions[event.topic] = sorted(known)
+                partition = None  # no key or no partitions known: kafka-python decides, or says why not
+                if event.key is not None and topic_partitions:
+                    partition = place(event.key, topic_partitions, ())
                 futures.append(
                     producer.send(
                         event.topic,
                         key=event.key,
                         value=event.value,
                         headers=event.headers,
-                        partition=None if event.key is None else place(event.key, topic_partitions, ()),
+                        partition=partition,
                     )
                 )
             except KafkaError as exc:  # metadata wait timed out: the broker is gone

@@ -6,6 +6,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,10 @@ TOPIC = "agency.violations.v1"
 Final = dict[str, tuple[int, str, tuple[str, ...]]]
 
 
-def stream(groups: int, seed: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+Records = list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+
+
+def stream(groups: int, seed: int) -> Records:
     """Violations of ``groups`` sellers; each seller's events share a key (one partition, in order).
 
     Within a seller, identifiers appear in pieces and a later event joins them (a merge of
@@ -122,6 +126,9 @@ class AlertReader:
     def end_offsets(self) -> dict[TopicPartition, int]:
         return dict(self.consumer.end_offsets(self.tps))
 
+    def close(self) -> None:
+        self.consumer.close()
+
     def start(self, offsets: dict[TopicPartition, int]) -> None:
         for tp, offset in offsets.items():
             self.consumer.seek(tp, offset)
@@ -163,15 +170,30 @@ class AlertReader:
         return f": {len(wrong)} of {len(expected)} cases differ\n" + "\n".join(lines[:15])
 
 
+@pytest.fixture
+def scenario(settings: Settings) -> Iterator[Callable[[str, int], tuple[str, Records, Final, AlertReader]]]:
+    """A random stream of ``groups`` sellers in its own namespace, its expected final cases, and a
+    reader of the alerts about them (closed after the test: its consumer's network thread too)."""
+    readers: list[AlertReader] = []
+
+    def make(prefix: str, groups: int) -> tuple[str, Records, Final, AlertReader]:
+        seed = random.randint(1, 10**9)
+        namespace = f"{prefix}-{seed}"
+        records = stream(groups=groups, seed=seed)
+        expected = expected_final(records, namespace)
+        readers.append(AlertReader(settings, set(expected)))
+        return namespace, records, expected, readers[-1]
+
+    yield make
+    for reader in readers:
+        reader.close()
+
+
 def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
-    broker: EmbeddedBroker, settings: Settings, tmp_path: Path
+    broker: EmbeddedBroker, settings: Settings, tmp_path: Path, scenario: Any
 ) -> None:
-    seed = random.randint(1, 10**9)
-    namespace = f"crash-{seed}"
-    records = stream(groups=40, seed=seed)
-    expected = expected_final(records, namespace)
+    namespace, records, expected, reader = scenario("crash", 40)
     assert len(expected) >= 40 and any(status == "MERGED" for _, status, _ in expected.values())
-    reader = AlertReader(settings, set(expected))
 
     # 1. The crash run: RocksDB tables, events published while it works, kill -9 in the middle.
     crash_app = f"crash-a-{uuid.uuid4().hex[:6]}"
@@ -252,16 +274,12 @@ def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
 
 
 def test_a_worker_with_an_empty_data_dir_restores_its_tables_from_the_changelogs(
-    broker: EmbeddedBroker, settings: Settings, tmp_path: Path
+    broker: EmbeddedBroker, settings: Settings, tmp_path: Path, scenario: Any
 ) -> None:
     """The changelog records alone rebuild the tables (a partition moved to a new machine)."""
-    seed = random.randint(1, 10**9)
-    namespace = f"restore-{seed}"
-    records = stream(groups=30, seed=seed)
-    expected = expected_final(records, namespace)
+    namespace, records, expected, reader = scenario("restore", 30)
     half = len(records) // 2
     assert expected_final(records[:half], namespace) != expected  # the second half changes cases
-    reader = AlertReader(settings, set(expected))
     app_id = f"restore-{uuid.uuid4().hex[:6]}"
     ensure_topics(settings, internal_topics(app_id))
     reader.start(reader.end_offsets())

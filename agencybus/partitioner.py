@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka.partitioner import murmur2
 
@@ -36,4 +37,26 @@ class CachingPartitioner:
         return all_partitions[h % len(all_partitions)]
 
 
-__all__ = ["CachingPartitioner"]
+class SendPlacement:
+    """The ``partition=`` for each kafka-python ``send`` of one batch.
+
+    A topic's partitions are asked of the producer once per batch (make a new one per batch, so a
+    topic that grew is seen), the key's hash comes from the shared ``CachingPartitioner``. None
+    (no key, or no partitions known) leaves the choice, or the error, to kafka-python.
+    """
+
+    def __init__(self, producer: Any, hashes: CachingPartitioner) -> None:
+        self._producer = producer
+        self._hashes = hashes
+        self._partitions: dict[str, list[int]] = {}
+
+    def __call__(self, topic: str, key: bytes | None) -> int | None:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(self._producer.partitions_for(topic) or ())
+        if key is None or not partitions:
+            return None
+        return self._hashes(key, partitions, ())
+
+
+__all__ = ["CachingPartitioner", "SendPlacement"]

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE TABLE IF NOT EXISTS delivered_log (
     seq           INTEGER PRIMARY KEY,
-    id_key     INTEGER NOT NULL,
+    id_key        INTEGER NOT NULL,
     event_id      TEXT NOT NULL,
     topic         TEXT NOT NULL,
     partition     INTEGER,
@@ -115,6 +115,9 @@ class OutboxStatus:
         return max(0.0, (now if now is not None else time.time()) - self.oldest_enqueued_at)
 
 
+_KEY_MASK = (1 << 63) - 1
+
+
 def id_key(event_id: str) -> int:
     """A number from an event_id for the log's index: a UUID's last 12 hex digits, else a digest.
 
@@ -129,9 +132,6 @@ def id_key(event_id: str) -> int:
             pass
     digest = hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") & _KEY_MASK
-
-
-_KEY_MASK = (1 << 63) - 1
 
 
 def _dump_headers(headers: Sequence[tuple[str, bytes]]) -> str:

@@ -27,7 +27,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from agencybus.kafka import make_producer
-from agencybus.partitioner import CachingPartitioner
+from agencybus.partitioner import CachingPartitioner, SendPlacement
 from agencybus.settings import Settings, load_settings
 from agencybus.signing import load_signer, sign_record
 from producers import metrics
@@ -136,7 +136,7 @@ class Delivery:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
-        self._placement = CachingPartitioner()
+        self._key_hashes = CachingPartitioner()
         self._update_depth()
         if start_flusher:
             self._flusher = threading.Thread(
@@ -209,26 +209,18 @@ class Delivery:
         """
         futures = []
         error: str | None = None
-        partitions: dict[str, list[int]] = {}
-        place = self._placement
+        # the partition kafka-python's DefaultPartitioner would choose for the key (murmur2, as the
+        # Java client does), remembered per key instead of hashed for every record
+        place = SendPlacement(producer, self._key_hashes)
         for event in events:
             try:
-                # the partition kafka-python's DefaultPartitioner would choose for the key (murmur2,
-                # as the Java client does), remembered per key instead of hashed for every record
-                topic_partitions = partitions.get(event.topic)
-                if topic_partitions is None:
-                    known = producer.partitions_for(event.topic) or ()
-                    topic_partitions = partitions[event.topic] = sorted(known)
-                partition = None  # no key or no partitions known: kafka-python decides, or says why not
-                if event.key is not None and topic_partitions:
-                    partition = place(event.key, topic_partitions, ())
                 futures.append(
                     producer.send(
                         event.topic,
                         key=event.key,
                         value=event.value,
                         headers=event.headers,
-                        partition=partition,
+                        partition=place(event.topic, event.key),
                     )
                 )
             except KafkaError as exc:  # metadata wait timed out: the broker is gone

@@ -140,7 +140,7 @@ def class_in(annotation: Any, base: type[Any]) -> Any:
 
 
 class _Compiler:
-    """Generates the body of one writer function; constants are passed in as globals."""
+    """Generates the body of one writer function; ``consts`` become its keyword-only defaults."""
 
     def __init__(self, named: dict[str, Any]) -> None:
         self.named = named

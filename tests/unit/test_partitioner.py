@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafka.partitioner.default import DefaultPartitioner as KafkaPythonDefault
 
-from agencybus.partitioner import CachingPartitioner
+from agencybus.partitioner import CachingPartitioner, SendPlacement
 
 SMALL = CachingPartitioner(size=8)  # small: the hypothesis run also goes through clearing
 
@@ -49,3 +49,24 @@ def test_same_partition_as_kafka_pythons_default_for_every_key(keys: list[bytes]
     for key in keys + keys:
         expected = KafkaPythonDefault().partition("t", key, key, b"", b"", cluster)
         assert SMALL(key, partitions, ()) == expected
+
+
+class _Producer:
+    def __init__(self, partitions: dict[str, set[int] | None]) -> None:
+        self.partitions = partitions
+        self.asked: list[str] = []
+
+    def partitions_for(self, topic: str) -> set[int] | None:
+        self.asked.append(topic)
+        return self.partitions[topic]
+
+
+def test_send_placement_asks_each_topic_once_and_leaves_keyless_or_unknown_to_kafka_python() -> None:
+    producer = _Producer({"t": {2, 0, 1}, "gone": None})
+    place = SendPlacement(producer, CachingPartitioner())
+    keys = [b"phone:+84912345678", b"tax:0101234567", b"phone:+84912345678"]
+    expected = [KafkaPythonDefault().partition("t", k, k, b"", b"", _Cluster(3)) for k in keys]
+    assert [place("t", k) for k in keys] == expected
+    assert place("t", None) is None
+    assert place("gone", b"k") is None
+    assert producer.asked == ["t", "gone"]

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processors.events import EventSummary, to_ms
-from processors.rules import STEERING_COMMITTEE, RuleSet, max_severity
+from processors.rules import RuleSet, max_severity
+from schemas.sharing import STEERING_COMMITTEE
 
 
 def case_id_for(cluster_id: str) -> str:

@@ -1,4 +1,4 @@
-"""Registers the runtime's verb groups (broker, cluster, topics, config, dlq, schemas, demo, keys)."""
+"""Registers the runtime's verb groups (broker, cluster, topics, config, dlq, schemas, keys)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the runtime verb groups; each lives in its own module under agencybus/cli/."""
-    from agencybus.cli import broker, cluster, config, demo, dlq, schemas, topics
+    from agencybus.cli import broker, cluster, config, dlq, schemas, topics
 
     app.command("broker")(broker.broker)
     app.add_typer(cluster.app, name="cluster")
@@ -17,7 +17,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(config.app, name="config")
     app.add_typer(dlq.app, name="dlq")
     app.add_typer(schemas.app, name="schemas")
-    app.command("demo")(demo.demo)
     if importlib.util.find_spec("agencybus.cli.keys") is not None:
         from agencybus.cli import keys
 

@@ -36,7 +36,7 @@ from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
 from kafka.errors import KafkaError
 from pydantic import SecretStr
 
-from agencybus.broker import _die_with_parent, _tail, free_port
+from agencybus.broker import _tail, die_with_parent, free_port
 from agencybus.cluster_tls import ClusterCA
 from agencybus.cluster_watchdog import _alive, stop_pids
 from agencybus.kafka_admin import AdminClient
@@ -405,7 +405,7 @@ class KafkaCluster:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches the owner, which stops the nodes in order
-                preexec_fn=_die_with_parent() if bound else None,
+                preexec_fn=die_with_parent() if bound else None,
             )
         except OSError as exc:
             node.close_log()

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
     hot_token_limit: int = Field(
         20, ge=1, description="A token seen with more distinct clusters stops linking"
     )
+    processor_stall_after_s: float = Field(
+        30.0, gt=0, description="Log input_stalled when a partition's records wait this long (seconds)"
+    )
+    processor_commit_gate: bool = Field(
+        True,
+        description="Testing only: false falls back to faust's ack-based commits, which commit records "
+        "skipped during rebalances (the crash matrix shows the loss)",
+    )
     processor_compression: Literal["none", "gzip"] = Field(
         "none",
         description="Compression of what the processors produce (alerts, internal topics, changelogs); "

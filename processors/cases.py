@@ -1,8 +1,9 @@
 """Joint cases: per-cluster correlation state, case versions, and cluster merges.
 
 The correlation stage is partitioned by seller cluster id. Each cluster's state (recent
-events, the event ids seen, its joint case) lives under its cluster id, and every input
-is a message for one cluster:
+events, the events seen — by agency and event id, ``schemas.ids.scoped_id``, since two
+agencies may choose the same event id — its joint case) lives under its cluster id, and
+every input is a message for one cluster:
 
 * ``event`` — an agency event resolved to this cluster (``absorbs`` lists clusters the
   identity stage merged into it with this event);
@@ -25,6 +26,7 @@ from typing import Any
 
 from processors.events import EventSummary, to_ms
 from processors.rules import STEERING_COMMITTEE, RuleSet, max_severity
+from schemas.ids import scoped_id
 
 
 def case_id_for(cluster_id: str) -> str:
@@ -86,9 +88,14 @@ def _new_case(cluster_id: str, opened_at: int) -> dict[str, Any]:
     }
 
 
+def _seen_key(event: dict[str, Any]) -> str:
+    """What an event is known by in ``seen``: its agency and event id."""
+    return scoped_id(event["agency"], event["event_id"])
+
+
 def _sorted_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    unique = {e["event_id"]: e for e in events}
-    return sorted(unique.values(), key=lambda e: (e["occurred_at"], e["event_id"]))
+    unique = {_seen_key(e): e for e in events}
+    return sorted(unique.values(), key=lambda e: (e["occurred_at"], e["event_id"], e["agency"]))
 
 
 class Correlator:
@@ -148,9 +155,8 @@ class Correlator:
 
     def _on_event(self, state: dict[str, Any], message: dict[str, Any], outcome: Outcome) -> bool:
         event = message["event"]
-        if event["event_id"] in state["seen"] or any(
-            m.get("event", {}).get("event_id") == event["event_id"] for m in state["buffer"]
-        ):
+        key = _seen_key(event)
+        if key in state["seen"] or any(_seen_key(m["event"]) == key for m in state["buffer"] if "event" in m):
             self._republish(state, outcome)
             return False
         for other in message.get("absorbs") or []:
@@ -166,7 +172,7 @@ class Correlator:
         return self._add_event(state, EventSummary.from_dict(event), outcome)
 
     def _add_event(self, state: dict[str, Any], event: EventSummary, outcome: Outcome) -> bool:
-        state["seen"].append(event.event_id)
+        state["seen"].append(scoped_id(event.agency, event.event_id))
         state["events"] = _sorted_events([*state["events"], event.to_dict()])
         self._prune(state)
         case = state["case"]
@@ -307,12 +313,13 @@ class Correlator:
 
     def _on_case_update(self, state: dict[str, Any], message: dict[str, Any], outcome: Outcome) -> bool:
         case = state["case"]
-        if message["event_id"] in state["seen"]:
+        key = scoped_id(message.get("agency", ""), message["event_id"])
+        if key in state["seen"]:
             self._republish(state, outcome)
             return False
         if case is None or case["case_id"] != message["case_id"]:
             return False
-        state["seen"].append(message["event_id"])
+        state["seen"].append(key)
         action = message["action"]
         if action == "CLOSE" and case["status"] == "OPEN":
             case["status"] = "CLOSED"
@@ -393,6 +400,7 @@ def case_update_message(record: dict[str, Any]) -> Send:
             "cluster_id": cluster_id,
             "case_id": str(record["case_id"]),
             "event_id": str(record["header"]["event_id"]),
+            "agency": str(record["header"]["agency"]),
             "action": str(record["action"]),
             "occurred_at": to_ms(record["header"]["occurred_at"]),
         },

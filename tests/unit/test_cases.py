@@ -69,7 +69,7 @@ class Pipeline:
 
     def close(self, case_id: str, day: float, event_id: str) -> None:
         record = {
-            "header": {"event_id": event_id, "occurred_at": T0 + int(day * DAY_MS)},
+            "header": {"event_id": event_id, "agency": "QLTT", "occurred_at": T0 + int(day * DAY_MS)},
             "case_id": case_id,
             "action": "CLOSE",
         }

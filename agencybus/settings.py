@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
 
     # --- Kafka ---------------------------------------------------------------
+    broker_kind: Literal["embedded", "kafka"] = Field(
+        "embedded",
+        description="Which broker the bus runs on: embedded (Tansu, with its workarounds) or kafka "
+        "(Apache Kafka, as in production)",
+    )
     bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
     )

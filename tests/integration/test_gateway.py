@@ -179,6 +179,7 @@ def test_a_different_body_under_a_used_idempotency_key_is_409_and_says_why(
 
 def test_rate_limit_is_429_with_retry_after(gateway: tuple[TestClient, dict[str, str]]) -> None:
     client, auth = gateway
+    auth = {**auth, "Content-Type": "application/json"}
     statuses = [
         client.post("/v1/events/violation", content=b"{", headers=auth).status_code for _ in range(31)
     ]

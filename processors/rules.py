@@ -33,7 +33,6 @@ DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 AVRO_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
 DAY_MS = 24 * 3600 * 1000
 SEVERITY_ORDER = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
-STEERING_COMMITTEE = "BCD389"
 _AGENCY_CODE = re.compile(r"^[A-Z][A-Z0-9_-]{1,15}$")
 
 

@@ -209,8 +209,8 @@ class Settings(BaseSettings):
 
     def kafka_env(self) -> dict[str, str]:
         """The AGENCYBUS_* variables of this broker connection, for a child process (holds the password)."""
-        names = ("broker_kind", "bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username")
-        names += ("sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "replication_factor")
+        names = ["broker_kind", "bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username"]
+        names += ["sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "replication_factor"]
         env = {}
         for name in names:
             value = getattr(self, name)

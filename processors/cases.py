@@ -322,6 +322,10 @@ class Correlator:
         state["case"]["version"] += 1
         return self._snapshot(state)
 
+    def snapshot(self, state: dict[str, Any]) -> CaseSnapshot:
+        """The current version of a cluster's case (it must have one)."""
+        return self._snapshot(state)
+
     def _snapshot(self, state: dict[str, Any]) -> CaseSnapshot:
         meta = state["case"]
         content = state["fold"]["case"]

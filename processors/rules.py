@@ -282,13 +282,16 @@ class Rule(BaseModel):
             and self._clause_matches(e)
             and not (self.after_case_closed and closed_at is not None and e.occurred_at <= closed_at)
         ]
-        if all(e.event_id != trigger.event_id for e in candidates):
+        if all(
+            e is not trigger and (e.event_id, e.agency) != (trigger.event_id, trigger.agency)
+            for e in candidates
+        ):
             candidates.append(trigger)
         anchors = sorted({e.occurred_at for e in candidates if t - self.window_ms <= e.occurred_at <= t})
         for start in anchors:
             window = [e for e in candidates if start <= e.occurred_at <= start + self.window_ms]
             if self._satisfied(window):
-                return sorted(window, key=lambda e: (e.occurred_at, e.event_id))
+                return sorted(window, key=lambda e: (e.occurred_at, e.event_id, e.agency))
         return None
 
     def _satisfied(self, window: Sequence[EventSummary]) -> bool:

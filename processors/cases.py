@@ -292,7 +292,7 @@ class Correlator:
         new = self.empty_state(state["cluster_id"])
         new.update(
             history=history,
-            seen=[f"{e.get('agency') or ''}:{e['event_id']}" for e in history],
+            seen=[scoped_id(e) for e in history],
             merged_into=state.get("merged_into"),
             absorbed=state.get("absorbed") or [],
             pending=state.get("pending") or [],

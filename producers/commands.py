@@ -191,11 +191,20 @@ def gateway_add_key(
 
 def simulate(
     rate: Annotated[
-        float, typer.Option("--rate", help="Events per second to publish (0: as fast as possible).")
+        float,
+        typer.Option(
+            "--rate", min=0, help="Events per second to publish (0: as fast as possible, with --events)."
+        ),
     ] = 200,
     duration: Annotated[
-        float, typer.Option("--duration", help="Seconds of traffic (events = rate × duration).")
+        float, typer.Option("--duration", min=0, help="Seconds of traffic (events = rate × duration).")
     ] = 60,
+    events: Annotated[
+        int | None,
+        typer.Option(
+            "--events", min=1, help="Number of events (instead of rate × duration; needed with --rate 0)."
+        ),
+    ] = None,
     sellers: Annotated[int, typer.Option("--sellers", help="Number of distinct sellers.")] = 5000,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same events (ids, times, sellers).")] = 1,
     start: Annotated[
@@ -209,8 +218,17 @@ def simulate(
     """Publish realistic synthetic traffic from every agency, with planted cross-agency cases."""
     from producers.simulator import DEFAULT_START, generate, publish_scenario, write_truth
 
+    count = events if events is not None else int(rate * duration)
+    if count < 1:
+        reason = (
+            "--rate 0 publishes as fast as possible, so --duration cannot say how many events"
+            if rate == 0
+            else f"--rate {rate:g} × --duration {duration:g} is less than one event"
+        )
+        typer.echo(f"error: {reason}; give --events N (e.g. --rate 0 --events 10000)", err=True)
+        raise typer.Exit(2)
     settings = _settings()
-    scenario = generate(seed=seed, sellers=sellers, events=int(rate * duration), start=start or DEFAULT_START)
+    scenario = generate(seed=seed, sellers=sellers, events=count, start=start or DEFAULT_START)
     if truth is not None:
         write_truth(scenario, truth)
         typer.echo(f"ground truth written to {truth}")

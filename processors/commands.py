@@ -82,7 +82,7 @@ def read_hot_tokens(settings: Settings, app_id: str, timeout_s: float = 10.0) ->
     from kafka import KafkaConsumer, TopicPartition
 
     from agencybus.kafka import client_config, make_consumer
-    from agencybus.offsets import end_offsets
+    from agencybus.offsets import end_offsets, ends_probe
     from processors.app import HOT_TOKENS_TABLE, changelog_topic_name
 
     topic = changelog_topic_name(app_id, HOT_TOKENS_TABLE)
@@ -94,7 +94,9 @@ def read_hot_tokens(settings: Settings, app_id: str, timeout_s: float = 10.0) ->
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        end = end_offsets(consumer, tps, partial(make_consumer, settings, group_id=None))
+        end = end_offsets(
+            consumer, tps, ends_probe(settings, partial(make_consumer, settings, group_id=None))
+        )
         hot: dict[str, dict[str, Any]] = {}
         deadline = datetime.now(UTC).timestamp() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in tps):

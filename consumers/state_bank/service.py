@@ -126,6 +126,7 @@ class BankService:
             self.producer,
             lambda: make_consumer(settings, group_id=None, enable_auto_commit=False),
             STATUS_TOPIC,
+            probe_ends=settings.broker_kind == "embedded",
         )
         from agencybus.deadletter import DeadLetterWriter
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +22,13 @@ def _settings() -> Settings:
 
 def publish(
     file: Annotated[
-        Path, typer.Argument(help="CSV (header row, UTF-8) or JSON Lines file.", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(
+            help="Excel .xlsx (as `agencybus template` writes it), CSV (header row, UTF-8, `,` or `;`) "
+            "or JSON Lines file.",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     agency: Annotated[str, typer.Option("--agency", help="Your agency code (header.agency), e.g. QLTT.")],
     event_type: Annotated[
@@ -32,7 +38,7 @@ def publish(
         ),
     ],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="csv or jsonl (default: from the file suffix).")
+        str | None, typer.Option("--format", help="xlsx, csv or jsonl (default: from the file suffix).")
     ] = None,
     source_system: Annotated[
         str | None,
@@ -323,9 +329,39 @@ def simulate(
     )
 
 
+def template(
+    event_type: Annotated[
+        str,
+        typer.Option(
+            "--type", help="inspection, violation, tax-anomaly, complaint or payment-block-request."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the .xlsx (default: mau-<type>.xlsx here).")
+    ] = None,
+) -> None:
+    """Write the Excel template of an event type: Vietnamese titles, drop-down lists, an example row."""
+    from producers.file_import import columns_for, importable_types
+    from producers.spreadsheet import write_template
+    from schemas.examples import example_events
+
+    types = importable_types()
+    if event_type not in types:
+        typer.echo(f"error: --type: expected one of {', '.join(types)}, found {event_type!r}", err=True)
+        raise typer.Exit(2)
+    record_name = types[event_type].record_name
+    events = example_events(base_time=datetime.now(UTC), fresh_ids=True)  # dated around today
+    example = next(e for e in events if e.EVENT_TYPE.record_name == record_name)
+    target = out or Path(f"mau-{event_type}.xlsx")
+    write_template(target, record_name, columns_for(record_name), example.model_dump())
+    typer.echo(f"template written to {target}; fill it and import it with")
+    typer.echo(f"  agencybus publish --agency <AGENCY> --type {event_type} {target}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this role's verb groups to the main app."""
     app.command("publish")(publish)
     app.add_typer(outbox_app, name="outbox")
     app.add_typer(gateway_app, name="gateway")
     app.command("simulate")(simulate)
+    app.command("template")(template)

@@ -130,9 +130,9 @@ class _Node:
 
     @property
     def pid(self) -> int | None:
-        if self.process is not None:
-            return self.process.pid if self.process.poll() is None else None
-        try:
+        if self.process is not None and self.process.poll() is None:
+            return self.process.pid
+        try:  # started by another process (``agencybus cluster up``), or by us and since exited
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None

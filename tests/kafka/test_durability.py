@@ -79,7 +79,7 @@ def test_a_full_stop_and_start_keeps_topics_records_offsets_and_cases(
     down = runner.invoke(runtime_app(), ["cluster", "down", "--dir", directory])
     assert down.exit_code == 0, down.output
     assert not any(node.running for node in kafka_cluster.nodes)
-    up = runner.invoke(runtime_app(), ["cluster", "up", "--dir", directory, "--no-topics"])
+    up = runner.invoke(runtime_app(), ["cluster", "up", "--dir", directory, "--no-topics", "--quick-start"])
     assert up.exit_code == 0, up.output
 
     after = snapshot(kafka_settings)

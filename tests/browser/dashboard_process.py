@@ -45,6 +45,8 @@ def dashboard_env(bootstrap: str, data_dir: Path, port: int) -> dict[str, str]:
         AGENCYBUS_DASHBOARD_PORT=str(port),
         AGENCYBUS_LOG_FORMAT="json",
         AGENCYBUS_METRICS_PORT="0",
+        # served over http://127.0.0.1 as the demo is: a Secure cookie would not come back over HTTP
+        AGENCYBUS_DASHBOARD_SECURE_COOKIES="false",
     )
     return env
 

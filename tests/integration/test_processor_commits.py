@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 
-from agencybus.broker import EmbeddedBroker, broker_is_tansu, free_port
+from agencybus.broker import EmbeddedBroker, free_port
 from agencybus.kafka import client_config, ensure_topics, make_admin, make_consumer, make_producer
 from agencybus.offsets import end_offsets
 from agencybus.settings import Settings
@@ -24,10 +24,6 @@ from schemas.models import LegalBasis, SellerRef, ViolationRecorded, new_header
 
 pytestmark = pytest.mark.broker
 TOPIC = "agency.violations.v1"
-
-
-def test_the_embedded_broker_is_recognised_as_tansu(settings: Settings) -> None:
-    assert broker_is_tansu(settings)
 
 
 def _ends(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:

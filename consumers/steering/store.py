@@ -313,13 +313,23 @@ class Store:
     def create_schema(self) -> None:
         """Create the tables; a store written by an earlier layout is refused (rebuild it from the bus)."""
         found = inspect(self.engine)
-        if found.has_table("evidence"):
-            columns = {c["name"] for c in found.get_columns("evidence")}
-            if "seller_tokens" not in columns:
-                raise StoreError(
-                    f"{self.url}: dashboard store of an earlier layout (evidence without seller_tokens); "
-                    "remove it and start the dashboard again: it is rebuilt from the bus"
-                )
+        differences = []
+        for table in Base.metadata.sorted_tables:
+            if not found.has_table(table.name):
+                continue
+            missing = sorted(
+                {c.name for c in table.columns} - {c["name"] for c in found.get_columns(table.name)}
+            )
+            if missing:
+                differences.append(f"{table.name} without {', '.join(missing)}")
+            key = found.get_pk_constraint(table.name).get("constrained_columns") or []
+            if sorted(key) != sorted(c.name for c in table.primary_key.columns):
+                differences.append(f"{table.name} keyed by ({', '.join(key)})")
+        if differences:
+            raise StoreError(
+                f"{self.url}: dashboard store of an earlier layout ({'; '.join(differences)}); "
+                "remove it and start the dashboard again: it is rebuilt from the bus"
+            )
         Base.metadata.create_all(self.engine)
 
     def close(self) -> None:

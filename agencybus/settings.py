@@ -186,6 +186,18 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = Field(
         None, description="Cookie signing secret; generated under data_dir if unset"
     )
+    dashboard_secure_cookies: bool = Field(
+        True, description="Session cookies only over HTTPS (Secure); the demo turns it off for http://"
+    )
+    login_max_failures_per_user: int = Field(
+        5, ge=1, description="Failed logins for one user name within the window before it is refused"
+    )
+    login_max_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins from one client address within the window before it is refused"
+    )
+    login_window_seconds: int = Field(
+        900, ge=1, description="Failed logins count for this long; a throttled login waits until then"
+    )
 
     @field_validator("province_code")
     @classmethod
@@ -206,6 +218,19 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.data_dir / UNSET_PATHS["keys_dir"]
+
+    def kafka_env(self) -> dict[str, str]:
+        """The AGENCYBUS_* variables of this broker connection, for a child process (holds the password)."""
+        names = ["broker_kind", "bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username"]
+        names += ["sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "replication_factor"]
+        env = {}
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is not None:
+                env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+        return env
 
     def sqlite_url(self, name: str) -> str:
         """Database URL for the consumer store ``name`` (SQLite under data_dir unless database_url is set)."""

@@ -20,14 +20,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agencybus.masking import mask_token
 from consumers.steering.store import (
     AgencyEvent,
+    AudienceCommune,
     Case,
-    CaseCommune,
     CaseRecipient,
     PaymentBlock,
+    SeenCase,
 )
 from consumers.steering.web.i18n import TZ, format_vnd, local_time, translate
+from schemas.sharing import AUDIENCE_ALL
 
 # The 2025 administrative reform: communes replace districts from this day on.
 COMMUNE_ERA_STARTS = date(2025, 7, 1)
@@ -47,7 +50,7 @@ CASE_CSV_COLUMNS = (
 )
 
 
-def cases_csv(cases: Iterable[Case]) -> str:
+def cases_csv(cases: Iterable[SeenCase]) -> str:
     """The case list as CSV (UTF-8 with BOM so spreadsheet programs show Vietnamese correctly)."""
     out = io.StringIO()
     out.write("\ufeff")
@@ -65,7 +68,7 @@ def cases_csv(cases: Iterable[Case]) -> str:
                 ";".join(c.recipients),
                 ";".join(c.commune_codes),
                 ";".join(c.rule_ids),
-                ";".join(c.seller_tokens),
+                ";".join(mask_token(t) for t in c.seller_tokens),  # exports travel: numbers masked
                 c.opened_at.isoformat(),
                 c.updated_at.isoformat(),
             ]
@@ -285,7 +288,11 @@ def yearly_report(
     if case_ids:
         for agency in s.scalars(select(CaseRecipient.agency).where(CaseRecipient.case_id.in_(case_ids))):
             j_agency[agency] += 1
-        for commune in s.scalars(select(CaseCommune.commune_code).where(CaseCommune.case_id.in_(case_ids))):
+        for commune in s.scalars(
+            select(AudienceCommune.commune_code).where(
+                AudienceCommune.case_id.in_(case_ids), AudienceCommune.audience == AUDIENCE_ALL
+            )
+        ):
             j_area[commune] += 1
     joint = tables(j_agency, j_area, n_label, False)
     for tb in joint:

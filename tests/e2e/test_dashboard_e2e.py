@@ -27,6 +27,7 @@ from schemas import topics as tc
 from schemas.examples import example_events
 from schemas.models import SellerRef, TaxAnomalyDetected, ViolationRecorded
 from tests.browser.dashboard_process import AGENCYBUS, PASSWORD, running_dashboard, stop_group
+from tests.helpers import dashboard_login
 
 pytestmark = [pytest.mark.broker]
 
@@ -98,7 +99,7 @@ def test_planted_pattern_becomes_a_case_in_the_store_and_on_the_page(
         while time.monotonic() < deadline and case_id is None:
             assert processors.poll() is None, "processors exited"
             with store.session() as s:
-                rows = s.query(st.CaseToken).filter(st.CaseToken.token == token).all()
+                rows = s.query(st.AudienceToken).filter_by(audience="ALL", token=token).all()
                 for row in rows:
                     ev = {e.event_id for e in s.query(st.Evidence).filter(st.Evidence.case_id == row.case_id)}
                     if mine <= ev:
@@ -107,7 +108,7 @@ def test_planted_pattern_becomes_a_case_in_the_store_and_on_the_page(
         store.close()
         assert case_id is not None, f"no case with {token} and events {mine} within 90 s"
         with httpx.Client(base_url=dash.url) as client:
-            client.post("/login", data={"username": "bcd.chair", "password": PASSWORD})
+            dashboard_login(client, "bcd.chair", PASSWORD)
             page = client.get("/cases", params={"q": phone[:4] + " " + phone[4:7] + " " + phone[7:]})
             assert case_id in page.text
             detail = client.get(f"/cases/{case_id}")

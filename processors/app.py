@@ -39,7 +39,7 @@ from processors.cases import CaseSnapshot, Correlator, Send
 from processors.changelog_ends import probe_ends_of
 from processors.events import EventSummary
 from processors.identity import IdentityResolver, TokenHasher, load_warninglist
-from processors.ingest import SOURCE_TOPICS, RejectedRecord, ingest
+from processors.ingest import RejectedRecord, ingest, source_topics
 from processors.pipeline import CorrelationPipeline, Step
 from processors.routing import route
 from processors.rules import RulesError, RuleSet, load_rules
@@ -238,7 +238,7 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
     )
     new_consumer = app._new_consumer
     app._new_consumer = lambda: probe_ends_of(new_consumer(), settings)  # type: ignore[method-assign]
-    sources = app.topic(*SOURCE_TOPICS, key_serializer="raw", value_serializer="raw")
+    sources = app.topic(*source_topics(), key_serializer="raw", value_serializer="raw")
     correlate_topic = app.topic(
         correlate_topic_name(app_id),
         partitions=1,

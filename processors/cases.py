@@ -11,18 +11,31 @@ is a message for one cluster:
 * ``transfer`` — the state of an absorbed cluster arriving at the survivor;
 * ``case-update`` — a person closed or reopened the case (from ``cases.updates.v1``).
 
-An event that merges clusters waits (buffered) until the absorbed clusters' state has
-arrived, so the result does not depend on which partition was faster. One handled
-message gives at most one new case version; versions and timestamps derive from event
-times only, so replaying the same inputs yields identical alerts.
+A case's content is the fold of its cluster's whole history in event time
+(``processors.case_history``): a transfer merges the two histories and folds them again,
+so the surviving case holds the survivor's earlier events, the absorbed cluster's events
+and both cases' updates, whichever side had a case. An event that merges clusters waits
+(buffered) until the absorbed clusters' state has arrived, so the result does not depend
+on which partition was faster. One handled message gives at most one new case version;
+versions and timestamps derive from event times only, so replaying the same inputs
+yields identical alerts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from processors.case_history import (
+    CASE_UPDATE,
+    CaseFolder,
+    empty_fold,
+    insert_item,
+    is_event,
+    item_key,
+    merge_histories,
+    scoped_id,
+)
 from processors.events import EventSummary, to_ms
 from processors.rules import STEERING_COMMITTEE, RuleSet, max_severity
 
@@ -73,50 +86,42 @@ class Outcome:
     duplicate: bool = False
 
 
-def _new_case(cluster_id: str, opened_at: int) -> dict[str, Any]:
-    return {
-        "case_id": case_id_for(cluster_id),
-        "version": 0,
-        "status": "OPEN",
-        "merged_into": None,
-        "opened_at": opened_at,
-        "updated_at": opened_at,
-        "rules": {},
-        "evidence": [],
-    }
-
-
-def _sorted_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    unique = {e["event_id"]: e for e in events}
-    return sorted(unique.values(), key=lambda e: (e["occurred_at"], e["event_id"]))
+def _snapshot_of(history: list[dict[str, Any]], content: dict[str, Any]) -> list[EventSummary]:
+    by_key = {item_key(i): i for i in history if is_event(i)}
+    return [EventSummary.from_dict(by_key[(k[0], k[1], k[2])]) for k in content["evidence"]]
 
 
 class Correlator:
-    """Applies messages to a cluster's state (a JSON-able dict) with the configured rules."""
+    """Applies messages to a cluster's state (a JSON-able dict) with the configured rules.
+
+    The state holds the cluster's history and its fold (``processors.case_history``), the
+    case's id and version counter, and the merge bookkeeping (tombstone, pending absorbs,
+    buffered messages). A message that changes the fold's case gives one new version.
+    """
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
+        self.folder = CaseFolder(rules)
         self._by_id = {r.id: r for r in rules.rules}
 
     @staticmethod
     def empty_state(cluster_id: str) -> dict[str, Any]:
         return {
             "cluster_id": cluster_id,
-            "events": [],
+            "history": [],
             "seen": [],
-            "case": None,
-            "closed_at": None,
+            "fold": empty_fold(),
+            "case": None,  # {"case_id", "version", "merged_into"} once the fold has a case
             "merged_into": None,
             "absorbed": [],
             "pending": [],
             "buffer": [],
-            "transfer": None,
         }
 
     def handle(self, state: dict[str, Any] | None, message: dict[str, Any]) -> tuple[dict[str, Any], Outcome]:
         """Apply one message; returns the new state and what to publish or send."""
         cluster_id = message["cluster_id"]
-        state = state if state is not None else self.empty_state(cluster_id)
+        state = self._upgraded(state) if state is not None else self.empty_state(cluster_id)
         outcome = Outcome()
         dirty = self._apply(state, message, outcome)
         if dirty:
@@ -130,8 +135,7 @@ class Correlator:
         if state["merged_into"] and kind != "absorb":
             if kind == "transfer" and message["from"] in state["absorbed"]:
                 # replayed after a crash: what this cluster sent on may have been lost with it
-                if state["transfer"] is not None:
-                    outcome.sends.append(Send(state["merged_into"], state["transfer"]))
+                outcome.sends.append(Send(state["merged_into"], self._transfer(state)))
                 self._republish(state, outcome)
                 return False
             outcome.sends.append(Send(state["merged_into"], {**message, "cluster_id": state["merged_into"]}))
@@ -148,9 +152,8 @@ class Correlator:
 
     def _on_event(self, state: dict[str, Any], message: dict[str, Any], outcome: Outcome) -> bool:
         event = message["event"]
-        if event["event_id"] in state["seen"] or any(
-            m.get("event", {}).get("event_id") == event["event_id"] for m in state["buffer"]
-        ):
+        sid = scoped_id(event)
+        if sid in state["seen"] or any(scoped_id(m["event"]) == sid for m in state["buffer"] if "event" in m):
             self._republish(state, outcome)
             return False
         for other in message.get("absorbs") or []:
@@ -163,58 +166,30 @@ class Correlator:
         if state["pending"]:
             state["buffer"].append(message)
             return False
-        return self._add_event(state, EventSummary.from_dict(event), outcome)
+        return self._add_item(state, event, outcome)
 
-    def _add_event(self, state: dict[str, Any], event: EventSummary, outcome: Outcome) -> bool:
-        state["seen"].append(event.event_id)
-        state["events"] = _sorted_events([*state["events"], event.to_dict()])
-        self._prune(state)
-        case = state["case"]
-        fired = self._fire(state, [event])
-        if case is None and not fired:
+    def _add_item(self, state: dict[str, Any], item: dict[str, Any], outcome: Outcome) -> bool:
+        """Put one input in the history and fold it; True when the case changed."""
+        state["seen"].append(scoped_id(item))
+        before = _signature(state["fold"]["case"])
+        if insert_item(state["history"], item):
+            fired = self.folder.extend(state["fold"], state["history"])
+        else:  # earlier in event time than something already folded: fold again from the start
+            old_rules = dict(state["fold"]["case"]["rules"]) if state["fold"]["case"] else {}
+            state["fold"], _ = self.folder.fold(state["history"])
+            fired = _newly_fired(old_rules, state["fold"]["case"])
+        state["history"] = self.folder.prune(state["history"], state["fold"])
+        outcome.fired.extend(fired)
+        return self._changed(state, before, bool(fired))
+
+    def _changed(self, state: dict[str, Any], before: Any, fired: bool) -> bool:
+        content = state["fold"]["case"]
+        if content is None:
             return False
-        if case is None:
-            case = state["case"] = _new_case(state["cluster_id"], event.occurred_at)
-            case["evidence"] = list(state["events"])
-        elif case["status"] == "CLOSED" and not fired:
-            return False
-        else:
-            case["evidence"] = _sorted_events([*case["evidence"], event.to_dict()])
-            case["status"] = "OPEN"
-        self._record_hits(case, fired, outcome)
-        case["updated_at"] = max(case["updated_at"], event.occurred_at)
-        return True
-
-    def _fire(self, state: dict[str, Any], triggers: list[EventSummary]) -> dict[str, int]:
-        """Rules that newly fire with one of ``triggers``, and the event time they fire at."""
-        events: list[EventSummary] | None = None  # built only if some rule has to look
-        case = state["case"]
-        closed_at = state["closed_at"]
-        fired: dict[str, int] = {}
-        for rule in self.rules.rules:
-            hit = case["rules"].get(rule.id) if case else None
-            refire = rule.after_case_closed and closed_at is not None and hit and hit["fired_at"] <= closed_at
-            if hit and not refire:
-                continue
-            for trigger in triggers:
-                if not rule.could_fire_with(trigger):
-                    continue
-                if events is None:
-                    events = [EventSummary.from_dict(e) for e in state["events"]]
-                if rule.evaluate(events, trigger, closed_at) is not None:
-                    fired[rule.id] = min(fired.get(rule.id, trigger.occurred_at), trigger.occurred_at)
-        return fired
-
-    def _record_hits(self, case: dict[str, Any], fired: dict[str, int], outcome: Outcome) -> None:
-        for rule_id, fired_at in sorted(fired.items()):
-            rule = self._by_id[rule_id]
-            case["rules"][rule_id] = {
-                "rule_id": rule.id,
-                "title": rule.title,
-                "severity": rule.severity,
-                "fired_at": fired_at,
-            }
-            outcome.fired.append(rule_id)
+        if state["case"] is None:
+            state["case"] = {"case_id": case_id_for(state["cluster_id"]), "version": 0, "merged_into": None}
+            return True
+        return fired or _signature(content) != before
 
     def _on_absorb(self, state: dict[str, Any], message: dict[str, Any], outcome: Outcome) -> bool:
         into = message["into"]
@@ -222,32 +197,26 @@ class Correlator:
             state["buffer"].append(message)
             return False
         if state["merged_into"]:  # a replayed absorb: hand the state over again, re-announce MERGED
-            if state["transfer"] is not None:
-                outcome.sends.append(Send(state["merged_into"], state["transfer"]))
+            outcome.sends.append(Send(state["merged_into"], self._transfer(state)))
             self._republish(state, outcome)
             return False
-        transfer = {
-            "kind": "transfer",
-            "cluster_id": into,
-            "from": state["cluster_id"],
-            "state": {
-                "events": state["events"],
-                "seen": state["seen"],
-                "case": state["case"],
-                "closed_at": state["closed_at"],
-                "absorbed": state["absorbed"],
-            },
-        }
         state["merged_into"] = into
-        state["transfer"] = transfer
-        state["events"], state["seen"] = [], []
-        outcome.sends.append(Send(into, transfer))
+        outcome.sends.append(Send(into, self._transfer(state)))
         case = state["case"]
         if case is None:
             return False
-        case["status"] = "MERGED"
         case["merged_into"] = case_id_for(into)
         return True
+
+    @staticmethod
+    def _transfer(state: dict[str, Any]) -> dict[str, Any]:
+        """The absorbed cluster's history for the survivor (a tombstone's state no longer changes)."""
+        return {
+            "kind": "transfer",
+            "cluster_id": state["merged_into"],
+            "from": state["cluster_id"],
+            "state": {"history": state["history"], "seen": state["seen"], "absorbed": state["absorbed"]},
+        }
 
     def _on_transfer(self, state: dict[str, Any], message: dict[str, Any], outcome: Outcome) -> bool:
         source = message["from"]
@@ -258,24 +227,16 @@ class Correlator:
         state["absorbed"] = sorted({*state["absorbed"], source, *incoming["absorbed"]})
         state["pending"] = [c for c in state["pending"] if c != source]
         state["seen"] = sorted({*state["seen"], *incoming["seen"]})
-        state["events"] = _sorted_events([*state["events"], *incoming["events"]])
-        closes = [c for c in (state["closed_at"], incoming["closed_at"]) if c is not None]
-        state["closed_at"] = max(closes) if closes else None
-        self._prune(state)
-        dirty = self._merge_case(state, incoming.get("case"))
-        if state["case"] is not None and incoming["events"]:
-            state["case"]["evidence"] = _sorted_events([*state["case"]["evidence"], *incoming["events"]])
-            dirty = True
-        # events that only now share a cluster may satisfy a rule together
-        fired = self._fire(state, [EventSummary.from_dict(e) for e in state["events"]])
-        if fired:
-            case = state["case"]
-            if case is None:
-                case = state["case"] = _new_case(state["cluster_id"], min(fired.values()))
-                case["evidence"] = list(state["events"])
-            case["status"] = "OPEN"
-            self._record_hits(case, fired, outcome)
-            dirty = True
+        before = state["fold"]["case"]
+        # the merged case is the fold of both histories, whichever cluster had a case
+        state["history"] = merge_histories(state["history"], incoming["history"])
+        state["fold"], _ = self.folder.fold(state["history"])
+        state["history"] = self.folder.prune(state["history"], state["fold"])
+        fired = _newly_fired(dict(before["rules"]) if before else {}, state["fold"]["case"])
+        outcome.fired.extend(fired)
+        dirty = self._changed(state, _signature(before), bool(fired)) or (
+            before is not None and before != state["fold"]["case"]
+        )
         if not state["pending"]:
             # The merge and each waiting message are versions of their own, exactly as if the
             # absorbed state had arrived before them: versions do not depend on timing.
@@ -288,43 +249,62 @@ class Correlator:
             return False
         return dirty
 
-    def _merge_case(self, state: dict[str, Any], other: dict[str, Any] | None) -> bool:
-        if not other:
-            return False
-        case = state["case"]
-        if case is None:
-            case = state["case"] = _new_case(state["cluster_id"], other["opened_at"])
-        case["opened_at"] = min(case["opened_at"], other["opened_at"])
-        case["updated_at"] = max(case["updated_at"], other["updated_at"])
-        for rule_id, hit in other["rules"].items():
-            mine = case["rules"].get(rule_id)
-            if mine is None or hit["fired_at"] < mine["fired_at"]:
-                case["rules"][rule_id] = hit
-        case["evidence"] = _sorted_events([*case["evidence"], *other["evidence"]])
-        if other["status"] == "OPEN":
-            case["status"] = "OPEN"
-        return True
-
     def _on_case_update(self, state: dict[str, Any], message: dict[str, Any], outcome: Outcome) -> bool:
-        case = state["case"]
-        if message["event_id"] in state["seen"]:
+        item = {
+            "kind": CASE_UPDATE,
+            "event_id": message["event_id"],
+            "agency": message.get("agency") or "",
+            "occurred_at": message["occurred_at"],
+            "action": message["action"],
+            "case_id": message["case_id"],
+        }
+        if scoped_id(item) in state["seen"]:
             self._republish(state, outcome)
             return False
-        if case is None or case["case_id"] != message["case_id"]:
+        ours = {case_id_for(c) for c in (state["cluster_id"], *state["absorbed"])}
+        if message["case_id"] not in ours or not state["history"]:
             return False
-        state["seen"].append(message["event_id"])
-        action = message["action"]
-        if action == "CLOSE" and case["status"] == "OPEN":
-            case["status"] = "CLOSED"
-            state["closed_at"] = max(state["closed_at"] or 0, message["occurred_at"])
-        elif action == "REOPEN" and case["status"] == "CLOSED":
-            case["status"] = "OPEN"
-        else:
-            return False
-        case["updated_at"] = max(case["updated_at"], message["occurred_at"])
-        return True
+        return self._add_item(state, item, outcome)
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _upgraded(self, state: dict[str, Any]) -> dict[str, Any]:
+        """State written before cases were folds (events + case evidence): convert it once."""
+        if "history" in state:
+            return state
+        old = state.get("case")
+        history = merge_histories(state.get("events") or [], (old or {}).get("evidence") or [])
+        if old and old.get("status") == "CLOSED" and state.get("closed_at") is not None:
+            history = merge_histories(
+                history,
+                [
+                    {
+                        "kind": CASE_UPDATE,
+                        "event_id": "closed-before-upgrade",
+                        "agency": "",
+                        "occurred_at": state["closed_at"],
+                        "action": "CLOSE",
+                        "case_id": old["case_id"],
+                    }
+                ],
+            )
+        new = self.empty_state(state["cluster_id"])
+        new.update(
+            history=history,
+            seen=[f"{e.get('agency') or ''}:{e['event_id']}" for e in history],
+            merged_into=state.get("merged_into"),
+            absorbed=state.get("absorbed") or [],
+            pending=state.get("pending") or [],
+            buffer=state.get("buffer") or [],
+        )
+        new["fold"], _ = self.folder.fold(history)
+        if old:
+            new["case"] = {
+                "case_id": old["case_id"],
+                "version": old["version"],
+                "merged_into": old.get("merged_into"),
+            }
+        return new
 
     def _republish(self, state: dict[str, Any], outcome: Outcome) -> None:
         """A replayed input: publish the current version again (identical records), change nothing.
@@ -333,43 +313,61 @@ class Correlator:
         lost with the producer's buffer; republishing makes sure they reach the topics.
         """
         outcome.duplicate = True
-        if state["case"] and state["case"]["version"] > 0 and not state["pending"]:
+        case = state["case"]
+        if case and case["version"] > 0 and not state["pending"] and state["fold"]["case"]:
             outcome.alerts.append(self._snapshot(state))
-
-    def _prune(self, state: dict[str, Any]) -> None:
-        """Keep only events a rule window can still reach (the case keeps its own evidence)."""
-        if not state["events"]:
-            return
-        newest = max(e["occurred_at"] for e in state["events"])
-        horizon = newest - self.rules.longest_window_ms
-        state["events"] = [e for e in state["events"] if e["occurred_at"] >= horizon]
 
     def _bump(self, state: dict[str, Any]) -> CaseSnapshot:
         state["case"]["version"] += 1
         return self._snapshot(state)
 
     def _snapshot(self, state: dict[str, Any]) -> CaseSnapshot:
-        case = state["case"]
-        evidence = [EventSummary.from_dict(e) for e in case["evidence"]]
+        meta = state["case"]
+        content = state["fold"]["case"]
+        evidence = _snapshot_of(state["history"], content)
         recipients = {STEERING_COMMITTEE}
-        for rule_id in case["rules"]:
+        for rule_id in content["rules"]:
             rule = self._by_id.get(rule_id)  # a rule removed from the file keeps its hit, not its recipients
             if rule is not None:
                 recipients |= rule.recipients_for(evidence)
-        rules = sorted(case["rules"].values(), key=lambda h: (h["fired_at"], h["rule_id"]))
+        rules = sorted(content["rules"].values(), key=lambda h: (h["fired_at"], h["rule_id"]))
         return CaseSnapshot(
-            case_id=case["case_id"],
+            case_id=meta["case_id"],
             cluster_id=state["cluster_id"],
-            version=case["version"],
-            status=case["status"],
-            merged_into=case["merged_into"],
+            version=meta["version"],
+            status="MERGED" if meta["merged_into"] else content["status"],
+            merged_into=meta["merged_into"],
             severity=max_severity(h["severity"] for h in rules),
             rules=rules,
             recipients=sorted(recipients),
             evidence=evidence,
-            opened_at=case["opened_at"],
-            updated_at=case["updated_at"],
+            opened_at=content["opened_at"],
+            updated_at=content["updated_at"],
         )
+
+
+def _signature(content: dict[str, Any] | None) -> Any:
+    """What a version shows that can change: status, evidence count, rules and their times."""
+    if content is None:
+        return None
+    return (
+        content["status"],
+        len(content["evidence"]),
+        content["opened_at"],
+        content["updated_at"],
+        tuple(sorted((r, h["fired_at"]) for r, h in content["rules"].items())),
+    )
+
+
+def _newly_fired(old_rules: dict[str, Any], content: dict[str, Any] | None) -> list[str]:
+    """Rules the fold has now that it did not have (or has fired again since), for the metrics."""
+    if content is None:
+        return []
+    return sorted(
+        r
+        for r, h in content["rules"].items()
+        if r not in old_rules or old_rules[r]["fired_at"] != h["fired_at"]
+    )
 
 
 def correlation_messages(cluster_id: str, absorbed: list[str], event: dict[str, Any]) -> list[Send]:
@@ -393,6 +391,7 @@ def case_update_message(record: dict[str, Any]) -> Send:
             "cluster_id": cluster_id,
             "case_id": str(record["case_id"]),
             "event_id": str(record["header"]["event_id"]),
+            "agency": str(record["header"].get("agency") or ""),
             "action": str(record["action"]),
             "occurred_at": to_ms(record["header"]["occurred_at"]),
         },

@@ -19,7 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -57,6 +57,10 @@ class TransitionRefused(LedgerError):
     """The step would rewrite history (e.g. execute a rejected request)."""
 
 
+class OutsideValidity(TransitionRefused):
+    """The request's validity period does not hold now (not started yet, or already ended)."""
+
+
 class StatusSigner(Protocol):
     """Signs and encodes a PaymentBlockStatusChanged record for the wire."""
 
@@ -91,6 +95,30 @@ def check_transition(row: BlockRequestRow, new: RequestStatus) -> None:
             f"request #{row.id} ({row.request_id}) is {current}; it cannot become {new} "
             f"(from {current} only: {allowed})"
         )
+
+
+def check_validity(row: BlockRequestRow, now: datetime) -> None:
+    """Refuse to act on a request outside [valid_from, valid_until): the sweep expires what ended."""
+    if now < row.valid_from:
+        raise OutsideValidity(
+            f"request #{row.id} ({row.request_id}) is valid only from {row.valid_from.isoformat()} "
+            f"({_span(row.valid_from - now)} from now); it cannot be executed before then"
+        )
+    if now >= row.valid_until:
+        raise OutsideValidity(
+            f"request #{row.id} ({row.request_id}) was valid until {row.valid_until.isoformat()} "
+            f"({_span(now - row.valid_until)} ago); it cannot be executed, and the expiry sweep "
+            "marks it EXPIRED"
+        )
+
+
+def _span(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 # --- status replies ----------------------------------------------------------------------------
@@ -393,7 +421,11 @@ def _officer(name: str) -> str:
 def execute(
     session: Session, ref: str | int, officer: str, ctx: BankContext, now: datetime
 ) -> BlockRequestRow:
-    """Execute a verified block: EXECUTED reply and one BLOCK instruction per credit institution."""
+    """Execute a verified block: EXECUTED reply and one BLOCK instruction per credit institution.
+
+    Only within the request's validity period: before ``valid_from`` or from ``valid_until`` on,
+    nothing is written and the officer is told why.
+    """
     officer = _officer(officer)
     row = Ledger.find(session, ref, for_update=True)
     if row.action != "BLOCK":
@@ -404,6 +436,7 @@ def execute(
             "lift it instead of executing it"
         )
     check_transition(row, RequestStatus.EXECUTED)
+    check_validity(row, now)
     row.executed_at = now
     _change(
         session,

@@ -14,12 +14,15 @@ the first answer again, also after a restart (answers are kept in SQLite).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,8 +94,27 @@ class ErrorBody(BaseModel):
 # --------------------------------------------------------------------------- answers kept for replays
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A first answer kept for replays; ``fingerprint`` is the SHA-256 of the raw body it answered."""
+
+    status: int
+    body: Any
+    fingerprint: str | None
+    created_at: float
+
+
+def fingerprint(raw: bytes) -> str:
+    """The SHA-256 of a request body exactly as received: what an Idempotency-Key is bound to."""
+    return hashlib.sha256(raw).hexdigest()
+
+
 class AnswerStore:
-    """First answers by (agency, Idempotency-Key) and by (agency, event_id), in SQLite under the data dir."""
+    """First answers by (agency, Idempotency-Key) and by (agency, event_id), in SQLite under the data dir.
+
+    Keyed by agency, so two agencies' event ids or keys never meet: QLTT's event S and CA's event S
+    are different events.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,22 +126,32 @@ class AnswerStore:
             "key TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL, "
             "PRIMARY KEY (agency, kind, key))"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(answers)")}
+        if "fingerprint" not in columns:  # files written before keys were bound to their body
+            self._db.execute("ALTER TABLE answers ADD COLUMN fingerprint TEXT")
 
-    def get(self, agency: str, kind: str, key: str) -> tuple[int, Any] | None:
+    def get(self, agency: str, kind: str, key: str) -> Answer | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT status, body FROM answers WHERE agency=? AND kind=? AND key=?", (agency, kind, key)
+                "SELECT status, body, fingerprint, created_at FROM answers "
+                "WHERE agency=? AND kind=? AND key=?",
+                (agency, kind, key),
             ).fetchone()
-        return (int(row[0]), json.loads(row[1])) if row else None
+        return Answer(int(row[0]), json.loads(row[1]), row[2], float(row[3])) if row else None
 
-    def put_many(self, agency: str, kind: str, items: list[tuple[str, int, Any]]) -> None:
+    def put_many(
+        self, agency: str, kind: str, items: list[tuple[str, int, Any]], fingerprint: str | None = None
+    ) -> None:
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT OR IGNORE INTO answers (agency, kind, key, status, body, created_at) "
-                "VALUES (?,?,?,?,?,?)",
-                [(agency, kind, key, status, json.dumps(body), now) for key, status, body in items],
+                "INSERT OR IGNORE INTO answers (agency, kind, key, status, body, created_at, fingerprint) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [
+                    (agency, kind, key, status, json.dumps(body), now, fingerprint)
+                    for key, status, body in items
+                ],
             )
             self._db.execute("COMMIT")
 
@@ -296,8 +328,7 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
             )
         return agency
 
-    async def read_json(request: Request) -> Any:
-        raw = await request.body()
+    def read_json(raw: bytes) -> Any:
         try:
             return json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
@@ -318,7 +349,12 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
             return None, _indexed(index, field_errors(exc))
 
     def handle(
-        agency: str, event_type: EventType, items: list[Any], batch: bool, idem_key: str | None
+        agency: str,
+        event_type: EventType,
+        items: list[Any],
+        batch: bool,
+        idem_key: str | None,
+        body_fingerprint: str,
     ) -> JSONResponse:
         """Validate all, refuse other agencies' events, publish the rest (in a worker thread)."""
         route = f"{event_type.key}{'/batch' if batch else ''}"
@@ -353,7 +389,7 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
         for i, event in enumerate(events):
             prior = gateway.answers.get(agency, "event", str(event.header.event_id))
             if prior is not None:
-                results[i] = prior[1]
+                results[i] = prior.body
                 continue
             try:
                 todo.append((i, publisher.prepare(event)))
@@ -386,7 +422,9 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
         else:
             body = ordered[0]
         if idem_key:
-            gateway.answers.put_many(agency, "idem", [(f"{route}:{idem_key}", 202, body)])
+            gateway.answers.put_many(
+                agency, "idem", [(f"{route}:{idem_key}", 202, body)], fingerprint=body_fingerprint
+            )
         return JSONResponse(body, status_code=202)
 
     def make_route(event_type: EventType, batch: bool) -> Callable[[Request], Awaitable[Response]]:
@@ -399,13 +437,20 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
                 return auth
             agency = auth
             idem_key = request.headers.get("idempotency-key")
+            raw = await request.body()
+            body_fingerprint = fingerprint(raw)
             if idem_key:
                 prior = gateway.answers.get(agency, "idem", f"{route}:{idem_key}")
+                if prior is not None and prior.fingerprint not in (None, body_fingerprint):
+                    metrics.GATEWAY_REQUESTS.labels(route=route, status="409").inc()
+                    return _key_reused(idem_key, prior, body_fingerprint)
                 if prior is not None:
-                    metrics.GATEWAY_REQUESTS.labels(route=route, status=str(prior[0])).inc()
-                    return JSONResponse(prior[1], status_code=prior[0], headers={"Idempotent-Replay": "true"})
+                    metrics.GATEWAY_REQUESTS.labels(route=route, status=str(prior.status)).inc()
+                    return JSONResponse(
+                        prior.body, status_code=prior.status, headers={"Idempotent-Replay": "true"}
+                    )
             try:
-                data = await read_json(request)
+                data = read_json(raw)
             except _BadRequest as exc:
                 metrics.GATEWAY_REQUESTS.labels(route=route, status="400").inc()
                 return _error_json(400, "bad_request", str(exc))
@@ -425,7 +470,9 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
                 items = data
             else:
                 items = [data]
-            response = await run_in_threadpool(handle, agency, event_type, items, batch, idem_key)
+            response = await run_in_threadpool(
+                handle, agency, event_type, items, batch, idem_key, body_fingerprint
+            )
             metrics.GATEWAY_REQUESTS.labels(route=route, status=str(response.status_code)).inc()
             return response
 
@@ -435,6 +482,10 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
     responses: dict[int | str, dict[str, Any]] = {
         401: {"model": ErrorBody, "description": "Missing or unknown API key"},
         403: {"model": ErrorBody, "description": "An event of another agency than the key's"},
+        409: {
+            "model": ErrorBody,
+            "description": "This Idempotency-Key was used before for a different body (send a new key)",
+        },
         413: {"model": ErrorBody, "description": "Body (or batch) too large"},
         422: {"model": ErrorBody, "description": "Invalid fields, each with its path"},
         429: {"model": ErrorBody, "description": "Rate limit; see Retry-After"},
@@ -461,7 +512,8 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string"},
-                            "description": "Repeat a request safely: the first answer is returned again",
+                            "description": "Repeat a request safely: the same body under the same key "
+                            "gets the first answer again; a different body under a used key is 409",
                         }
                     ],
                 },
@@ -512,3 +564,16 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
 
 class _BadRequest(Exception):
     pass
+
+
+def _key_reused(idem_key: str, prior: Answer, body_fingerprint: str) -> JSONResponse:
+    """409: a key names one request; a different body under it is a client bug, never a silent replay."""
+    when = datetime.fromtimestamp(prior.created_at, UTC).isoformat(timespec="seconds")
+    return _error_json(
+        409,
+        "idempotency_key_reused",
+        f"Idempotency-Key {idem_key!r} was used at {when} for a request body with SHA-256 "
+        f"{prior.fingerprint}; this body's SHA-256 is {body_fingerprint}. A key stands for one request: "
+        "repeat that exact body to get its answer again, or send this one under a new key. "
+        "Nothing was published.",
+    )

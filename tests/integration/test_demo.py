@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agencybus.demo import describe, run_demo
 from agencybus.settings import Settings, load_settings
+from demo.bus import describe, run_demo
 from schemas.event_types import ALL
 from schemas.examples import example_events
 from tests.helpers import tansu_processes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -145,13 +146,38 @@ def test_idempotency_key_and_event_id_replays_return_the_first_answer(
     body = violation_json()
     headers = {**auth, "Idempotency-Key": "req-42"}
     first = client.post("/v1/events/violation", json=body, headers=headers)
-    again = client.post(
-        "/v1/events/violation", json=violation_json(), headers=headers
-    )  # same key, other body
+    again = client.post("/v1/events/violation", json=body, headers=headers)  # same key, same body
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json() and again.headers["Idempotent-Replay"] == "true"
     same_event = client.post("/v1/events/violation", json=body, headers=auth)  # no key, same event_id
     assert same_event.status_code == 202 and same_event.json() == first.json()
+
+
+def test_a_different_body_under_a_used_idempotency_key_is_409_and_says_why(
+    gateway: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, auth = gateway
+    headers = {**auth, "Idempotency-Key": "req-43", "Content-Type": "application/json"}
+    first_raw = json.dumps(violation_json()).encode()
+    other = violation_json()
+    first = client.post("/v1/events/violation", content=first_raw, headers=headers)
+    assert first.status_code == 202, first.text
+    reused = client.post("/v1/events/violation", json=other, headers=headers)
+    assert reused.status_code == 409
+    answer = reused.json()
+    assert answer["error"] == "idempotency_key_reused"
+    assert "'req-43'" in answer["detail"] and hashlib.sha256(first_raw).hexdigest() in answer["detail"]
+    assert "new key" in answer["detail"]
+    # nothing of the refused body was published: its event_id is new to the gateway afterwards
+    fresh = client.post("/v1/events/violation", json=other, headers=auth)
+    assert fresh.status_code == 202 and fresh.json()["status"] == "delivered"
+    # the binding survives a restart of the gateway (answers are kept in its data dir)
+    restarted = create_app(settings.model_copy(update={"gateway_rate_limit_per_minute": 30}))
+    with TestClient(restarted) as client2:
+        again = client2.post("/v1/events/violation", json=other, headers=headers)
+        assert again.status_code == 409
+        replay = client2.post("/v1/events/violation", content=first_raw, headers=headers)
+        assert replay.status_code == 202 and replay.json() == first.json()
 
 
 def test_rate_limit_is_429_with_retry_after(gateway: tuple[TestClient, dict[str, str]]) -> None:

@@ -239,3 +239,66 @@ def test_replayed_absorb_re_sends_the_state_and_republishes_the_merged_version()
     assert [(a.status, a.version, a.merged_into) for a in first.alerts] == [("MERGED", 2, "JC-a")]
     assert again.alerts == first.alerts and again.duplicate
     assert [s.message for s in again.sends] == [s.message for s in first.sends]
+
+
+def test_history_keeps_evidence_and_a_year_of_other_events() -> None:
+    """Noise older than the longest window before the newest event is dropped; evidence never is."""
+    p = Pipeline()
+    block = ev("payment-block-request", "CA", 0, ["tax:0100000042"], action="BLOCK")
+    p.publish(block)
+    p.drain()
+    case_id = p.alerts[-1].case_id
+    p.close(case_id, 1, "22222222-2222-4222-8222-222222222222")
+    for day in range(2, 800, 7):  # complaints of a closed case: not evidence
+        p.publish(ev("complaint", "SCT", day, ["tax:0100000042"]))
+    p.drain()
+    (state,) = [s for s in p.states.values() if s["history"]]
+    days = [(i["occurred_at"] - T0) / DAY_MS for i in state["history"] if "event_type" in i]
+    assert days[0] == 0  # the evidence stays
+    assert min(days[1:]) >= max(days) - 365  # the rest: one longest window
+    assert any(i.get("kind") == "case-update" for i in state["history"])
+
+
+def test_same_event_id_from_two_agencies_is_two_inputs() -> None:
+    p = Pipeline()
+    a = ev("violation", "QLTT", 0, ["tax:0100000043"], categories=["LABELLING"])
+    b = EventSummary(**{**a.to_dict(), "agency": "SCT", "summary": "same id, other agency"})
+    p.publish(a)
+    p.publish(b)
+    p.drain()
+    (case,) = p.latest().values()
+    assert [(e.agency, e.event_id) for e in case.evidence] == [("QLTT", a.event_id), ("SCT", a.event_id)]
+    assert [h["rule_id"] for h in case.rules] == ["multi-agency-violations-90d"]
+
+
+def test_state_of_the_previous_format_is_converted_on_first_touch() -> None:
+    e1 = ev("payment-block-request", "CA", 0, ["tax:0100000044"], action="BLOCK")
+    old = {
+        "cluster_id": "S-old",
+        "events": [e1.to_dict()],
+        "seen": [e1.event_id],
+        "case": {
+            "case_id": "JC-old",
+            "version": 3,
+            "status": "OPEN",
+            "merged_into": None,
+            "opened_at": e1.occurred_at,
+            "updated_at": e1.occurred_at,
+            "rules": {},
+            "evidence": [e1.to_dict()],
+        },
+        "closed_at": None,
+        "merged_into": None,
+        "absorbed": [],
+        "pending": [],
+        "buffer": [],
+        "transfer": None,
+    }
+    e2 = ev("inspection", "QLTT", 1, ["tax:0100000044"])
+    state, out = Correlator(RULES).handle(
+        old, {"kind": "event", "cluster_id": "S-old", "absorbs": [], "event": e2.to_dict()}
+    )
+    (alert,) = out.alerts
+    assert (alert.case_id, alert.version, alert.status) == ("JC-old", 4, "OPEN")
+    assert [e.event_id for e in alert.evidence] == [e1.event_id, e2.event_id]
+    assert "events" not in state and len(state["history"]) == 2

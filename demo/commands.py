@@ -1,6 +1,7 @@
 """``agencybus demo``: the whole bus on one laptop — broker, processors, State Bank, dashboard, traffic.
 
-``--quick`` keeps the first-stage demo: publish one event of every type and read it back.
+``--quick`` keeps the first-stage demo: publish one event of every type and read it back. Registered
+through the ``agencybus.commands`` entry point like every role's verbs.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def demo(
     """
     settings = settings_or_exit()
     if quick:
-        from agencybus.demo import run_demo
+        from demo.bus import run_demo
 
         try:
             result = run_demo(
@@ -86,7 +87,7 @@ def demo(
         return
     if external:
         fail("--external works with --quick only: the full demo brings its own embedded broker")
-    from agencybus.demo import run_bus
+    from demo.bus import run_bus
 
     stop = threading.Event()
 
@@ -104,3 +105,8 @@ def demo(
         fail(f"demo failed: {type(exc).__name__}: {exc}")
     if bus.missing_verbs:
         console.print(f"note: not part of this build: {', '.join(bus.missing_verbs)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``agencybus demo`` (called by the CLI through the ``agencybus.commands`` entry point)."""
+    app.command("demo")(demo)

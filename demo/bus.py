@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agencybus.broker import EmbeddedBroker, _die_with_parent, free_port
+from agencybus.broker import EmbeddedBroker, die_with_parent, free_port
 from agencybus.kafka import ensure_topics, make_consumer, make_producer
 from agencybus.logging import mask_text
 from agencybus.settings import ENV_PREFIX, Settings
@@ -294,7 +294,7 @@ def start_role(name: str, argv: list[str], env: dict[str, str], log: Path) -> Ro
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopping it stops its children too
-            preexec_fn=_die_with_parent(),  # a killed demo (SIGKILL) still takes its roles down
+            preexec_fn=die_with_parent(),  # a killed demo (SIGKILL) still takes its roles down
         )
     return RoleProcess(name, argv, log, process)
 

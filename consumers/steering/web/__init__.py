@@ -1,0 +1,1 @@
+"""The dashboard's web layer: the FastAPI app, its charts and labels."""

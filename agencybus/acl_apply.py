@@ -3,7 +3,10 @@
 Reconciled the way Strimzi's user operator reconciles ``KafkaUser`` resources: every run
 compares the cluster with the plan (``agencybus.acl``), creates what is missing and deletes
 the bindings the plan no longer has, so running it twice changes nothing the second time.
-The bindings of the super users (``--keep``, the cluster admin by default) are never touched.
+It manages the principals of the plan and those it created before (a ``<name>.env`` in the
+credentials directory): a principal that left the plan (an agency removed from the
+registry) loses its bindings and its credential, and its file becomes ``<name>.env.removed``.
+Other principals' bindings (the admin's, another tool's) are never touched.
 
 Credentials: a principal's password is generated once, written to ``<dir>/<name>.env``
 (``AGENCYBUS_SASL_USERNAME`` / ``AGENCYBUS_SASL_PASSWORD``, mode 0600, created exclusively)
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from kafka.admin import (
     ResourcePatternFilter,
     ResourceType,
     ScramMechanism,
+    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 from kafka.errors import KafkaError
@@ -41,7 +45,7 @@ from agencybus.logging import get_logger
 log = get_logger(__name__)
 
 MECHANISM = ScramMechanism.SCRAM_SHA_512
-DEFAULT_KEEP = ("admin",)
+NEVER_MANAGED = frozenset({"admin"})  # the cluster admin (a super user) that runs apply
 
 
 class AclApplyError(RuntimeError):
@@ -54,6 +58,7 @@ class ApplyResult:
 
     users_created: list[str] = field(default_factory=list)
     users_without_file: list[str] = field(default_factory=list)
+    users_removed: list[str] = field(default_factory=list)
     bindings_created: list[acl.Binding] = field(default_factory=list)
     bindings_deleted: list[str] = field(default_factory=list)  # as the cluster had them
     bindings_unchanged: int = 0
@@ -183,20 +188,38 @@ def ensure_users(
 # --------------------------------------------------------------------------- reconcile
 
 
+def managed_principals(plan_principals: Sequence[acl.Principal], credentials_dir: Path) -> set[str]:
+    """The plan's principals and every principal this tool made before (its credentials file)."""
+    made = {path.name.removesuffix(".env") for path in credentials_dir.glob("*.env")}
+    return ({p.name for p in plan_principals} | made) - NEVER_MANAGED
+
+
+def remove_users(admin: KafkaAdminClient, names: Sequence[str], credentials_dir: Path) -> None:
+    """Delete the credentials of principals that left the plan; their files are kept as ``.removed``."""
+    if not names:
+        return
+    errors = admin.alter_user_scram_credentials([UserScramCredentialDeletion(n, MECHANISM) for n in names])
+    refused = {user: err for user, err in errors.items() if err and "not found" not in str(err).lower()}
+    if refused:
+        raise AclApplyError(f"the cluster refused to delete SCRAM credentials: {refused}")
+    for name in names:
+        path = credentials_file(credentials_dir, name)
+        if path.exists():
+            path.rename(path.with_name(path.name + ".removed"))
+
+
 def reconcile(
     admin: KafkaAdminClient,
     bindings: Sequence[acl.Binding],
     principals: Sequence[acl.Principal],
     credentials_dir: Path,
-    *,
-    keep: Iterable[str] = DEFAULT_KEEP,
 ) -> ApplyResult:
     """Users first (so a binding never names a user without a credential), then bindings both ways."""
     result = ApplyResult()
+    managed = {f"User:{name}" for name in managed_principals(principals, credentials_dir)}
     ensure_users(admin, principals, credentials_dir, result)
-    kept = {f"User:{name}" for name in keep}
     wanted = {_key(a): (b, a) for b in bindings for a in [to_kafka(b)]}
-    present = {_key(a): a for a in cluster_acls(admin) if a.principal not in kept}
+    present = {_key(a): a for a in cluster_acls(admin) if a.principal in managed}
     missing = [pair for key, pair in wanted.items() if key not in present]
     extra = [a for key, a in present.items() if key not in wanted]
     result.bindings_unchanged = len(wanted) - len(missing)
@@ -215,9 +238,13 @@ def reconcile(
             if _failed(error):
                 raise AclApplyError(f"the cluster refused to delete ACL bindings: {error}")
         result.bindings_deleted = sorted(describe(a) for a in extra)
+    gone = sorted(name.removeprefix("User:") for name in managed - {f"User:{p.name}" for p in principals})
+    remove_users(admin, gone, credentials_dir)
+    result.users_removed = gone
     log.info(
         "acl.applied",
         users_created=len(result.users_created),
+        users_removed=len(result.users_removed),
         bindings_created=len(result.bindings_created),
         bindings_deleted=len(result.bindings_deleted),
         bindings_unchanged=result.bindings_unchanged,
@@ -226,14 +253,10 @@ def reconcile(
 
 
 def apply_plan(
-    admin: KafkaAdminClient,
-    credentials_dir: Path,
-    *,
-    bank_group: str = acl.BANK_GROUP,
-    keep: Iterable[str] = DEFAULT_KEEP,
+    admin: KafkaAdminClient, credentials_dir: Path, *, bank_group: str = acl.BANK_GROUP
 ) -> ApplyResult:
     """Reconcile the cluster with the plan generated from the registry and the catalog now."""
     try:
-        return reconcile(admin, acl.plan(bank_group=bank_group), acl.principals(), credentials_dir, keep=keep)
+        return reconcile(admin, acl.plan(bank_group=bank_group), acl.principals(), credentials_dir)
     except KafkaError as exc:
         raise AclApplyError(f"cannot apply the ACL plan: {type(exc).__name__}: {exc}") from exc

@@ -44,15 +44,13 @@ def apply(
     bank_group: Annotated[
         str, typer.Option(help="Consumer group of the State Bank service")
     ] = acl.BANK_GROUP,
-    keep: Annotated[
-        list[str] | None, typer.Option(help="Super users whose bindings are never touched (repeatable)")
-    ] = None,
 ) -> None:
     """Create the users and bindings the cluster lacks, delete the bindings the plan no longer has.
 
-    Connects with the AGENCYBUS_* settings of the cluster admin (a super user).
+    Connects with the AGENCYBUS_* settings of the cluster admin (a super user). Only the plan's
+    principals and those made before (a <name>.env in the directory) are managed.
     """
-    from agencybus.acl_apply import DEFAULT_KEEP, AclApplyError, apply_plan
+    from agencybus.acl_apply import AclApplyError, apply_plan
     from agencybus.kafka import make_admin
 
     settings = settings_or_exit()
@@ -61,9 +59,7 @@ def apply(
     except Exception as exc:
         fail(f"cannot reach the cluster at {settings.bootstrap_servers}: {type(exc).__name__}: {exc}")
     try:
-        result = apply_plan(
-            admin, credentials_dir, bank_group=bank_group, keep=tuple(keep) if keep else DEFAULT_KEEP
-        )
+        result = apply_plan(admin, credentials_dir, bank_group=bank_group)
     except AclApplyError as exc:
         fail(str(exc))
     finally:
@@ -77,6 +73,8 @@ def apply(
             f"warning   {name} has a credential on the cluster but no file in {credentials_dir}",
             highlight=False,
         )
+    for name in result.users_removed:
+        console.print(f"removed   {name}: no longer in the plan (credential deleted)", highlight=False)
     for b in result.bindings_created:
         console.print(f"created   {' '.join(b.row())}", highlight=False)
     for text in result.bindings_deleted:

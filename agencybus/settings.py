@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
 
     # --- Kafka ---------------------------------------------------------------
+    broker_kind: Literal["embedded", "kafka"] = Field(
+        "embedded",
+        description="Which broker the bus runs on: embedded (Tansu, with its workarounds) or kafka "
+        "(Apache Kafka, as in production)",
+    )
     bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
     )
@@ -116,6 +121,14 @@ class Settings(BaseSettings):
     )
     hot_token_limit: int = Field(
         20, ge=1, description="A token seen with more distinct clusters stops linking"
+    )
+    processor_stall_after_s: float = Field(
+        30.0, gt=0, description="Log input_stalled when a partition's records wait this long (seconds)"
+    )
+    processor_commit_gate: bool = Field(
+        True,
+        description="Testing only: false falls back to faust's ack-based commits, which commit records "
+        "skipped during rebalances (the crash matrix shows the loss)",
     )
     processor_compression: Literal["none", "gzip"] = Field(
         "none",

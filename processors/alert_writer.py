@@ -131,6 +131,11 @@ def _copy_steps(fields: list[dict[str, Any]]) -> list[_Step] | None:
     return steps
 
 
+def _hashable(value: Any) -> Any:
+    """An item's field as a cache key part (v2 items carry a list of seller tokens)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 class AlertWriter:
     """Single-object encoding of JointCaseAlert records with an evidence-item cache.
 
@@ -248,7 +253,7 @@ class AlertWriter:
         return encoded
 
     def _item_bytes(self, item: Mapping[str, Any]) -> bytes:
-        key = tuple(item[f] for f in self._item_fields)
+        key = tuple(_hashable(item[f]) for f in self._item_fields)
         encoded = self._items.get(key)
         if encoded is not None:
             self.hits += 1

@@ -11,6 +11,13 @@
   write-back views, so a key touched many times in a batch is one changelog record, and
   ``processors.table_writer`` writes each changed key to the store and the changelog.
 
+Offsets are committed by ``agencybus.commit_gate``, not by faust's acks: an input record's
+offset is committed only once everything it caused (the forwarded summaries, dead letters,
+table changes, alerts) is acknowledged by the broker, and nothing of a revoked partition's
+work in flight is counted afterwards. Per partition the gate's accounts are exported as
+metrics (records ingested vs. forwarded, oldest unacknowledged record), and a partition
+whose records wait too long is logged as ``input_stalled``.
+
 Agents only decode, call the core (``processors.pipeline``, ``processors.routing``) and
 send. Tables are RocksDB under the data dir and are restored from their changelog topics
 on restart; ``memory://`` is for tests only.
@@ -18,6 +25,7 @@ on restart; ``memory://`` is for tests only.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections import Counter
@@ -29,6 +37,9 @@ import faust
 import orjson
 import structlog
 
+from agencybus import faust_adapter
+from agencybus.broker import broker_is_tansu
+from agencybus.commit_gate import CommitGate, Completion
 from agencybus.deadletter import dead_letter
 from agencybus.kafka import agency_codes, faust_settings
 from agencybus.partitioner import CachingPartitioner
@@ -59,6 +70,8 @@ HOT_TOKENS_TABLE = "identity-hot-tokens"
 INGEST_BATCH = 500  # records per take_events batch in the ingest stage
 INGEST_WITHIN_S = 0.05  # ... or whatever arrived within this time (the latency it may add)
 ITEMS_PER_RECORD = 200  # summaries per record to the correlation stage (well under 1 MB)
+COMMIT_INTERVAL_S = 1.0  # how often acknowledged offsets are committed (what a restart replays)
+STALL_CHECK_S = 5.0
 
 log = structlog.get_logger("processors")
 
@@ -103,20 +116,7 @@ def shorten_fetch_wait(max_wait_ms: int = FETCH_MAX_WAIT_MS) -> None:
     agency event and its alert, such waits dominated publish-to-alert latency on the
     embedded broker. The cap costs a few more (empty) fetches per second when idle.
     """
-    import aiokafka
-
-    current = aiokafka.AIOKafkaConsumer
-    if getattr(current, "agencybus_fetch_wait_ms", None) == max_wait_ms:
-        return
-
-    class ShortWaitConsumer(current):  # type: ignore[misc, valid-type]
-        agencybus_fetch_wait_ms = max_wait_ms
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["fetch_max_wait_ms"] = min(int(kwargs.get("fetch_max_wait_ms", max_wait_ms)), max_wait_ms)
-            super().__init__(*args, **kwargs)
-
-    aiokafka.AIOKafkaConsumer = ShortWaitConsumer
+    faust_adapter.shorten_fetch_wait(max_wait_ms)
 
 
 def producer_compression(settings: Settings) -> str | None:
@@ -135,6 +135,22 @@ def group_instance_id(settings: Settings, app_id: str) -> str:
     The slot is host + web port (the same pair that names the worker's RocksDB directory).
     """
     return f"{app_id}-{socket.gethostname()}-{settings.processor_web_port}"
+
+
+def membership(settings: Settings, app_id: str) -> str | None:
+    """The group instance id to join with: static on Kafka, dynamic (None) on Tansu.
+
+    Tansu 0.6 keeps a static member's old member id after a kill -9: the restarted worker's
+    JoinGroup with the same instance id is answered, but its SyncGroup is fenced, so it
+    rejoined every few seconds and never got partitions back (issue 15: "rejoined every 8 s
+    for more than 3 minutes"). With dynamic membership the dead member leaves after the
+    session timeout and the group rebalances normally.
+    """
+    try:
+        tansu = broker_is_tansu(settings)
+    except Exception:  # the worker reports an unreachable broker itself, with retries
+        tansu = False
+    return None if tansu else group_instance_id(settings, app_id)
 
 
 def worker_data_dir(settings: Settings) -> Path:
@@ -162,6 +178,22 @@ def encode_items(items: Sequence[dict[str, Any]]) -> bytes:
 def decode_items(value: bytes) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = orjson.loads(value)["items"]
     return items
+
+
+def _generation(message: Any) -> int:
+    return int(message.generation_id or 0)
+
+
+def _report_failed_effect(error: BaseException) -> None:
+    """An effect the broker did not take: its input is not committed and will be processed again."""
+    log.error("effect_send_failed", error=repr(error))
+
+
+def _report_gap(partition: Any, missing: int, got: int) -> None:
+    """Offsets the stream never handed over: nothing past them is committed in this generation."""
+    metrics.INPUT_GAPS.labels(partition.topic, str(partition.partition)).inc()
+    log.error("input_gap", topic=partition.topic, partition=partition.partition,
+              missing_from=missing, got=got)  # fmt: skip
 
 
 def _report_failed_send(future: Any) -> None:
@@ -208,6 +240,8 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
     data_dir = worker_data_dir(settings)
     data_dir.mkdir(parents=True, exist_ok=True)
     shorten_fetch_wait()
+    gated = settings.processor_commit_gate
+    gate = CommitGate(on_gap=_report_gap)
 
     app = faust.App(
         app_id,
@@ -227,7 +261,7 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         # faust would refuse to start. Our effects are idempotent, so recovering from the
         # local file plus the changelog tail is safe: replayed inputs change nothing.
         recovery_consistency_check=False,
-        consumer_group_instance_id=group_instance_id(settings, app_id),
+        consumer_group_instance_id=membership(settings, app_id),
         # Changelog records and alerts leave in bursts at the end of a batch; a few ms of
         # linger lets the producer put them in a few requests instead of one each.
         producer_linger=PRODUCER_LINGER_S,
@@ -236,15 +270,17 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         # alerts go out keyed by case id to two or more topics per version: hash each key once
         producer_partitioner=CachingPartitioner(),
     )
-    new_consumer = app._new_consumer
-    app._new_consumer = lambda: probe_ends_of(new_consumer(), settings)  # type: ignore[method-assign]
-    sources = app.topic(*source_topics(), key_serializer="raw", value_serializer="raw")
+    faust_adapter.wrap_new_consumer(app, lambda consumer: probe_ends_of(consumer, settings))
+    # acks off: faust's ack-based commits would count records it skipped during a rebalance;
+    # the commit gate commits these topics (faust still commits the changelogs it reads)
+    sources = app.topic(*source_topics(), key_serializer="raw", value_serializer="raw", acks=not gated)
     correlate_topic = app.topic(
         correlate_topic_name(app_id),
         partitions=1,
         key_serializer="raw",
         value_serializer="raw",
         internal=True,
+        acks=not gated,
     )
 
     def table(name: str) -> Any:
@@ -285,6 +321,32 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
     async def count_rebalance(*args: Any, **kwargs: Any) -> None:
         metrics.REBALANCES.inc()
 
+    async def commit_done(partitions: Any = None) -> None:
+        """Commit what the gate offers: offsets whose records' effects are all acknowledged."""
+        if not gated:
+            return
+        offsets = gate.committable(partitions)
+        if offsets and await faust_adapter.commit(app.consumer, offsets):
+            gate.committed(offsets)
+
+    async def on_revoked(*args: Any, **kwargs: Any) -> None:
+        """faust flushed the producer just before: commit what is acknowledged, forget the rest."""
+        _sender, revoked = args
+        await asyncio.sleep(0)  # let the flushed sends' callbacks settle their completions
+        try:
+            await commit_done(revoked)
+        finally:
+            gate.revoked(revoked)
+            ownership.revoked(revoked)
+
+    async def on_assigned(*args: Any, **kwargs: Any) -> None:
+        _sender, assigned = args
+        gate.assigned(assigned, app.consumer_generation_id)
+        ownership.assigned(assigned)
+
+    ownership = metrics.Ownership(correlate_topic_name(app_id))
+    app.on_partitions_revoked.connect(on_revoked)
+    app.on_partitions_assigned.connect(on_assigned)
     app.on_partitions_revoked.connect(forget_cached_state)
     app.on_partitions_assigned.connect(forget_cached_state)
     app.on_partitions_assigned.connect(count_rebalance)
@@ -298,7 +360,7 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
 
     alert_writer = AlertWriter()
 
-    async def publish(snapshot: CaseSnapshot) -> None:
+    async def publish(snapshot: CaseSnapshot, completion: Completion) -> None:
         # Straight to the producer (already bytes): faust's Topic.send wraps each record in
         # futures and callbacks that cost more than the send. The offsets of the batch are
         # committed only after faust has flushed this same producer.
@@ -307,12 +369,15 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
         for routed, (value, headers) in zip(copies, encoded, strict=True):
             sent = await app.producer.send(routed.topic, routed.key.encode(), value, None, None, headers)
             sent.add_done_callback(_report_failed_send)  # type: ignore[attr-defined]
+            completion.add(sent)
         metrics.ALERTS.labels(snapshot.severity, snapshot.status).inc()
         metrics.LATENCY.observe(max(0.0, time.time() - snapshot.recorded_at / 1000))
 
     @app.agent(sources, name="ingest")
     async def ingest_agent(stream: Any) -> None:
         async for batch in stream.take_events(INGEST_BATCH, within=INGEST_WITHIN_S):
+            records = ((e.message.tp, e.message.offset, _generation(e.message)) for e in batch)
+            completion = gate.track(records, _report_failed_effect)
             items: list[dict[str, Any]] = []
             ingested: Counter[str] = Counter()
             for event in batch:
@@ -324,9 +389,10 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
                     letter = dead_letter(
                         exc, msg.topic, msg.partition, msg.offset, msg.key, msg.value, headers, app_id
                     )
-                    await raw_topic(letter.topic).send(
+                    sent = await raw_topic(letter.topic).send(
                         key=letter.key, value=letter.value, headers=letter.headers
                     )
+                    completion.add(sent)
                     metrics.DEAD_LETTERS.labels(msg.topic).inc()
                     metrics.EVENTS.labels("unknown", "dead-letter").inc()
                     log.warning("dead_letter", topic=msg.topic, partition=msg.partition, offset=msg.offset)
@@ -338,13 +404,19 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
                     items.append({"kind": "event", "event": result.event.to_dict()})
                     ingested[result.event.event_type] += 1
             for chunk in _chunks(items, ITEMS_PER_RECORD):
-                await correlate_topic.send(key=CORRELATE_KEY, value=encode_items(chunk))
+                completion.add(await correlate_topic.send(key=CORRELATE_KEY, value=encode_items(chunk)))
+            completion.close()  # only when all was sent: after an error the batch stays uncommitted
             for event_type, count in ingested.items():
                 metrics.EVENTS.labels(event_type, "ingested").inc(count)
 
     @app.agent(correlate_topic, name="correlate")
     async def correlate_agent(stream: Any) -> None:
-        async for value in stream:
+        async for event in stream.events():
+            message = event.message
+            value = event.value
+            completion = gate.track(
+                [(message.tp, message.offset, _generation(message))], _report_failed_effect
+            )
             snapshots: list[CaseSnapshot] = []
             correlated: Counter[str] = Counter()  # counted once per batch, when it is done
             for item in decode_items(value):
@@ -363,23 +435,28 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
             for view, writer in writers:
                 changes = view.changes()
                 try:
-                    written += await writer.write(changes)
+                    written += await writer.write(changes, completion)
                 except BaseException:  # e.g. the producer stopping: write them with the next batch
                     view.unwritten(changes)
                     raise
             for snapshot in snapshots:
-                await publish(snapshot)
+                await publish(snapshot, completion)
+            completion.close()
             for event_type, count in correlated.items():
                 metrics.EVENTS.labels(event_type, "correlated").inc(count)
             log.debug("correlated_batch", alerts=len(snapshots), state_writes=written)
 
-    @app.timer(5.0)
-    async def consumer_lag() -> None:
+    @app.timer(COMMIT_INTERVAL_S)
+    async def commit_acknowledged() -> None:
+        await commit_done()
+
+    @app.timer(STALL_CHECK_S)
+    async def report_progress() -> None:
         consumer = app.consumer
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            read = getattr(consumer, "_read_offset", {}).get(tp)
-            if high is not None and read is not None:
-                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - read - 1))
+        highwaters = {tp: consumer.highwater(tp) for tp in consumer.assignment()}
+        stalled = metrics.export_accounts(gate.accounts(), highwaters, settings.processor_stall_after_s)
+        for report in stalled:
+            log.warning("input_stalled", **report)
+        ownership.export()
 
     return app

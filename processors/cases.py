@@ -37,7 +37,8 @@ from processors.case_history import (
     scoped_id,
 )
 from processors.events import EventSummary, to_ms
-from processors.rules import STEERING_COMMITTEE, RuleSet, max_severity
+from processors.rules import RuleSet, max_severity
+from schemas.sharing import STEERING_COMMITTEE
 
 
 def case_id_for(cluster_id: str) -> str:

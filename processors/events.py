@@ -37,6 +37,9 @@ class EventSummary:
     product_categories: list[str] = field(default_factory=list)
     action: str | None = None  # payment-block request action (BLOCK / LIFT)
     summary: str = ""
+    outcome: str | None = None  # an inspection's outcome (VIOLATION_FOUND, REFERRED, ...)
+    platforms: list[str] = field(default_factory=list)  # platforms of the seller's shops named
+    legal_document: str | None = None  # legal_basis.legal_document, as written
 
     def to_dict(self) -> dict[str, Any]:
         # by hand: dataclasses.asdict deep-copies recursively and was a third of the core's time
@@ -54,6 +57,9 @@ class EventSummary:
             "product_categories": list(self.product_categories),
             "action": self.action,
             "summary": self.summary,
+            "outcome": self.outcome,
+            "platforms": list(self.platforms),
+            "legal_document": self.legal_document,
         }
 
     @classmethod
@@ -105,6 +111,8 @@ def summarise(event_type: str, record: Mapping[str, Any], tokens: list[str]) -> 
     header = record["header"]
     seller = record.get("seller") or {}
     action = record.get("action") if event_type == "payment-block-request" else None
+    outcome = record.get("outcome") if event_type == "inspection" else None
+    basis = record.get("legal_basis") or {}
     return EventSummary(
         event_id=str(header["event_id"]),
         event_type=event_type,
@@ -119,4 +127,7 @@ def summarise(event_type: str, record: Mapping[str, Any], tokens: list[str]) -> 
         product_categories=[str(c) for c in record.get("product_categories") or []],
         action=str(action) if action is not None else None,
         summary=_one_line(event_type, record),
+        outcome=str(outcome) if outcome is not None else None,
+        platforms=sorted({str(shop["platform"]) for shop in seller.get("shops") or []}),
+        legal_document=str(basis["legal_document"]) if basis.get("legal_document") else None,
     )

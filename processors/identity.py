@@ -205,7 +205,11 @@ class IdentityResolver:
         return self.find(root) if root is not None else None
 
     def resolve(self, event_id: str, raw_tokens: Sequence[str], at_ms: int = 0) -> Resolution:
-        """Join an event's tokens into a cluster; merge clusters the event links."""
+        """Join an event's tokens into a cluster; merge clusters the event links.
+
+        ``event_id`` is the event's id scoped by its agency (``schemas.ids.scoped_id``): the memo
+        and a tokenless event's own cluster must not be shared with another agency's event.
+        """
         known = self.memo.get(event_id)
         if known is not None:
             return Resolution.from_dict(known, duplicate=True)

@@ -17,6 +17,7 @@ from typing import Any
 from processors.cases import CaseSnapshot, Correlator, Send, correlation_messages
 from processors.events import EventSummary
 from processors.identity import IdentityResolver, Resolution
+from schemas.ids import scoped_id
 
 
 @dataclass
@@ -43,7 +44,10 @@ class CorrelationPipeline:
 
     def event(self, summary: EventSummary) -> Step:
         """An agency event: join its tokens into a cluster, then correlate within that cluster."""
-        resolution = self.resolver.resolve(summary.event_id, summary.tokens, summary.occurred_at)
+        # scoped by agency: another agency's event with the same id is another event
+        resolution = self.resolver.resolve(
+            scoped_id(summary.agency, summary.event_id), summary.tokens, summary.occurred_at
+        )
         routed = {**summary.to_dict(), "tokens": resolution.tokens}
         step = self._run(correlation_messages(resolution.cluster_id, resolution.absorbed, routed))
         step.resolution = resolution

@@ -1,8 +1,9 @@
 """Declarative correlation rules (YAML) and their incremental evaluation over a seller cluster.
 
 A rule says: within ``window_days``, a cluster's events must satisfy every ``match``
-clause (event types, categories, product categories, actions, at least ``min_count``
-events each), from at least ``min_agencies`` distinct agencies; then a joint case opens
+clause (event types, and filters on categories, product categories, an inspection's
+outcome, payment-block actions, platforms, legal documents, agencies; at least
+``min_count`` events each), from at least ``min_agencies`` distinct agencies; then a joint case opens
 or gains the rule, with its severity and recipients. The file is validated with pydantic
 at start: a malformed file fails with the rule id, the field and the problem.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import cache, cached_property
 from pathlib import Path
@@ -33,7 +35,6 @@ DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 AVRO_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
 DAY_MS = 24 * 3600 * 1000
 SEVERITY_ORDER = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
-STEERING_COMMITTEE = "BCD389"
 _AGENCY_CODE = re.compile(r"^[A-Z][A-Z0-9_-]{1,15}$")
 
 
@@ -73,15 +74,43 @@ def _check_symbols(values: list[str], record: str, enum_name: str) -> list[str]:
     return values
 
 
+def legal_document_key(text: str) -> str:
+    """How legal documents compare: NFC, case and spacing ignored ("nghị định 98/2020/nđ-cp")."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+# Which event types carry the field each clause filter looks at (the wire contract's fields).
+# A filter applies to the events of those types; events of other types in the clause pass it.
+FILTER_FIELDS: dict[str, frozenset[str]] = {
+    "categories": frozenset({"violation", "complaint"}),
+    "product_categories": frozenset({"violation", "inspection", "complaint"}),
+    "outcomes": frozenset({"inspection"}),
+    "actions": frozenset({"payment-block-request"}),
+    "legal_documents": frozenset({"violation", "inspection", "payment-block-request"}),
+    "platforms": frozenset(t.key for t in AGENCY_EVENTS),
+    "agencies": frozenset(t.key for t in AGENCY_EVENTS),
+}
+
+
 class Clause(BaseModel):
-    """A kind of event a rule needs: all given filters must hold (any value within a filter)."""
+    """A kind of event a rule needs: all given filters must hold (any value within a filter).
+
+    A filter applies to the event types that carry its field (``outcomes`` to inspections,
+    ``categories`` to violations and complaints, ...), so one clause can count "a violation,
+    or an inspection that found one": ``event_types: [violation, inspection]`` with
+    ``outcomes: [VIOLATION_FOUND]``. A filter none of the clause's event types carries is
+    an error: it could never hold.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     event_types: list[str] = Field(min_length=1)
     categories: list[str] = Field(default_factory=list)
     product_categories: list[str] = Field(default_factory=list)
+    outcomes: list[str] = Field(default_factory=list)
     actions: list[str] = Field(default_factory=list)
+    platforms: list[str] = Field(default_factory=list)
+    legal_documents: list[str] = Field(default_factory=list)
     agencies: list[str] = Field(default_factory=list)
     min_count: int = Field(1, ge=1)
 
@@ -104,10 +133,38 @@ class Clause(BaseModel):
     def _known_products(cls, values: list[str]) -> list[str]:
         return _check_symbols(values, "ViolationRecorded", "ProductCategory")
 
+    @field_validator("outcomes")
+    @classmethod
+    def _known_outcomes(cls, values: list[str]) -> list[str]:
+        return _check_symbols(values, "InspectionRecorded", "InspectionOutcome")
+
     @field_validator("actions")
     @classmethod
     def _known_actions(cls, values: list[str]) -> list[str]:
         return _check_symbols(values, "PaymentBlockRequested", "BlockAction")
+
+    @field_validator("platforms")
+    @classmethod
+    def _known_platforms(cls, values: list[str]) -> list[str]:
+        return _check_symbols(values, "ViolationRecorded", "Platform")
+
+    @field_validator("legal_documents")
+    @classmethod
+    def _documents_written(cls, values: list[str]) -> list[str]:
+        bad = [v for v in values if not legal_document_key(v)]
+        if bad:
+            raise ValueError(f"a legal document must be named, e.g. 'Nghị định 98/2020/NĐ-CP', found {bad}")
+        return values
+
+    @model_validator(mode="after")
+    def _filters_apply(self) -> Clause:
+        for name, carriers in FILTER_FIELDS.items():
+            if getattr(self, name) and carriers.isdisjoint(self.event_types):
+                raise ValueError(
+                    f"{name} filters {sorted(carriers)} events, but this clause matches only "
+                    f"{self.event_types}: it could never hold"
+                )
+        return self
 
     # the filters as sets, built once: matches() runs for every event a rule looks at
     @cached_property
@@ -115,23 +172,45 @@ class Clause(BaseModel):
         return frozenset(self.event_types)
 
     @cached_property
-    def category_set(self) -> frozenset[str]:
-        return frozenset(self.categories)
-
-    @cached_property
-    def product_set(self) -> frozenset[str]:
-        return frozenset(self.product_categories)
+    def _checks(self) -> tuple[tuple[frozenset[str], Any], ...]:
+        """(event types the filter applies to, test of one event) for each filter given."""
+        checks: list[tuple[frozenset[str], Any]] = []
+        if self.categories:
+            cats = frozenset(self.categories)
+            checks.append((FILTER_FIELDS["categories"], lambda e: not cats.isdisjoint(e.categories)))
+        if self.product_categories:
+            products = frozenset(self.product_categories)
+            checks.append(
+                (FILTER_FIELDS["product_categories"], lambda e: not products.isdisjoint(e.product_categories))
+            )
+        if self.outcomes:
+            outcomes = frozenset(self.outcomes)
+            checks.append((FILTER_FIELDS["outcomes"], lambda e: e.outcome in outcomes))
+        if self.actions:
+            actions = frozenset(self.actions)
+            checks.append((FILTER_FIELDS["actions"], lambda e: e.action in actions))
+        if self.platforms:
+            platforms = frozenset(self.platforms)
+            checks.append((FILTER_FIELDS["platforms"], lambda e: not platforms.isdisjoint(e.platforms)))
+        if self.legal_documents:
+            documents = frozenset(legal_document_key(d) for d in self.legal_documents)
+            checks.append(
+                (
+                    FILTER_FIELDS["legal_documents"],
+                    lambda e: (
+                        e.legal_document is not None and legal_document_key(e.legal_document) in documents
+                    ),
+                )
+            )
+        if self.agencies:
+            agencies = frozenset(self.agencies)
+            checks.append((FILTER_FIELDS["agencies"], lambda e: e.agency in agencies))
+        return tuple(checks)
 
     def matches(self, event: EventSummary) -> bool:
         if event.event_type not in self.type_set:
             return False
-        if self.category_set and self.category_set.isdisjoint(event.categories):
-            return False
-        if self.product_set and self.product_set.isdisjoint(event.product_categories):
-            return False
-        if self.actions and event.action not in self.actions:
-            return False
-        return not (self.agencies and event.agency not in self.agencies)
+        return all(test(event) for carriers, test in self._checks if event.event_type in carriers)
 
 
 class Rule(BaseModel):
@@ -203,13 +282,16 @@ class Rule(BaseModel):
             and self._clause_matches(e)
             and not (self.after_case_closed and closed_at is not None and e.occurred_at <= closed_at)
         ]
-        if all(e.event_id != trigger.event_id for e in candidates):
+        if all(
+            e is not trigger and (e.event_id, e.agency) != (trigger.event_id, trigger.agency)
+            for e in candidates
+        ):
             candidates.append(trigger)
         anchors = sorted({e.occurred_at for e in candidates if t - self.window_ms <= e.occurred_at <= t})
         for start in anchors:
             window = [e for e in candidates if start <= e.occurred_at <= start + self.window_ms]
             if self._satisfied(window):
-                return sorted(window, key=lambda e: (e.occurred_at, e.event_id))
+                return sorted(window, key=lambda e: (e.occurred_at, e.event_id, e.agency))
         return None
 
     def _satisfied(self, window: Sequence[EventSummary]) -> bool:

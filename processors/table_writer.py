@@ -18,6 +18,8 @@ from typing import Any
 from faust.stores.base import SerializedStore
 from faust.types import TP
 
+from agencybus.commit_gate import Completion
+from agencybus.faust_adapter import store_set
 from processors.writeback import ABSENT
 
 
@@ -42,8 +44,11 @@ class TableWriter:
         encoded = self.app.serializers.dumps_value(table.value_type, value, serializer=table.value_serializer)
         return None if encoded is None else bytes(encoded)
 
-    async def write(self, changes: Sequence[tuple[Any, Any]]) -> int:
+    async def write(self, changes: Sequence[tuple[Any, Any]], completion: Completion | None = None) -> int:
         """Store and send each (key, value) in order; ``ABSENT`` deletes the key (a tombstone).
+
+        Each changelog send is added to ``completion``: the input is committed only once the
+        broker has every change it caused.
 
         Every key is stored before the first send is awaited, as faust's own table writes do
         (they only queue their changelog records), so a rebalance that a waiting send lets in
@@ -61,13 +66,13 @@ class TableWriter:
             if value is ABSENT:
                 value_bytes = None
                 if serialized:
-                    store._del(key_bytes)
+                    store_set(store, key_bytes, None)
                 else:
                     store.pop(key, None)
             else:
                 value_bytes = self._value(value)
                 if serialized:
-                    store._set(key_bytes, value_bytes)
+                    store_set(store, key_bytes, value_bytes)
                 else:
                     store[key] = value
             records.append((key_bytes, value_bytes))
@@ -77,6 +82,8 @@ class TableWriter:
             sent = await producer.send(self.topic, key_bytes, value_bytes, partition, None, None)
             if self._on_sent is not None:
                 sent.add_done_callback(self._on_sent)
+            if completion is not None:
+                completion.add(sent)
         sent.add_done_callback(self._persist_offset)
         return len(records)
 

@@ -6,6 +6,12 @@ and a flush stops at the first failure, so the order of one seller's events (one
 is the order the agency handed them over. The same file remembers which event_ids were
 delivered, so handing the same event over again (a re-import) sends nothing.
 
+Both are keyed by (agency, event_id): an agency chooses its own event ids (the docs suggest a
+uuid5 of its record id), so another agency may choose the same one, and the gateway's outbox
+holds every agency's events. Keyed on the event_id alone, one agency's event would suppress
+another's as a "duplicate". Files of earlier layouts are migrated when opened (``PRAGMA
+user_version``); ids delivered before the migration carry no agency and still answer for any.
+
 The delivered memory is an append-only log (``delivered_log``) with an index on a number taken
 from each event_id (``id_key``: a UUID's last 48 bits), not a table keyed by the event_id
 text: random 36-character keys made every commit rewrite pages all over a growing B-tree, so
@@ -29,10 +35,10 @@ from pathlib import Path
 
 OUTBOX_DIR = "outbox"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
+_OUTBOX_TABLE = """
+CREATE TABLE outbox (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT NOT NULL UNIQUE,
+    event_id     TEXT NOT NULL,
     topic        TEXT NOT NULL,
     key          BLOB,
     value        BLOB NOT NULL,
@@ -41,27 +47,30 @@ CREATE TABLE IF NOT EXISTS outbox (
     event_type   TEXT NOT NULL,
     enqueued_at  REAL NOT NULL,
     attempts     INTEGER NOT NULL DEFAULT 0,
-    last_error   TEXT
-);
-CREATE TABLE IF NOT EXISTS delivered_log (
+    last_error   TEXT,
+    UNIQUE (agency, event_id)
+)"""
+
+# agency NULL: delivered before ids were scoped by agency (answers for any agency)
+_DELIVERED_TABLE = """
+CREATE TABLE delivered_log (
     seq           INTEGER PRIMARY KEY,
     id_key        INTEGER NOT NULL,
     event_id      TEXT NOT NULL,
     topic         TEXT NOT NULL,
     partition     INTEGER,
     offset        INTEGER,
-    delivered_at  REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS delivered_log_id_key ON delivered_log (id_key);
-"""
+    delivered_at  REAL NOT NULL,
+    agency        TEXT
+)"""
 
-# the table of earlier versions, keyed by the event_id text (see the module docstring)
-_MIGRATE_DELIVERED = """
-INSERT INTO delivered_log (id_key, event_id, topic, partition, offset, delivered_at)
-    SELECT id_key(event_id), event_id, topic, partition, offset, delivered_at
-    FROM delivered ORDER BY delivered_at;
-DROP TABLE delivered;
-"""
+_INDEX = "CREATE INDEX IF NOT EXISTS delivered_log_id_key ON delivered_log (id_key)"
+
+SCHEMA_VERSION = 1  # PRAGMA user_version: 0 is a fresh file or one of a layout before scoped ids
+
+_OUTBOX_COLUMNS = (
+    "seq, event_id, topic, key, value, headers, agency, event_type, enqueued_at, attempts, last_error"
+)
 
 _IN_CHUNK = 500  # SQLite's default limit on bound parameters is 999
 
@@ -94,6 +103,9 @@ class OutboxRow:
 
 @dataclass(slots=True)
 class Delivered:
+    """Where the broker put an event; ``agency`` None for an id delivered before ids were scoped."""
+
+    agency: str | None
     event_id: str
     topic: str
     partition: int | None
@@ -162,26 +174,43 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.create_function("id_key", 1, id_key, deterministic=True)
-        self._db.executescript(_SCHEMA)
         self._migrate()
 
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
     def _migrate(self) -> None:
-        """Move an earlier version's ``delivered`` table into the log (once, in one transaction)."""
-        with self._lock:
-            old = self._db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'delivered'"
-            ).fetchone()
-            if old is None:
+        """Create a fresh file's tables, or bring an earlier layout to this one (once, in one transaction).
+
+        Earlier layouts: the outbox unique on ``event_id`` alone, the delivered log without an
+        agency, and before that a ``delivered`` table keyed by the event_id text.
+        """
+        with self._tx() as db:
+            if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _MIGRATE_DELIVERED.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            tables = self._tables()
+            if "outbox" in tables:
+                db.execute("ALTER TABLE outbox RENAME TO outbox_unscoped")
+                db.execute(_OUTBOX_TABLE)
+                db.execute(
+                    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) SELECT {_OUTBOX_COLUMNS} FROM outbox_unscoped"
+                )
+                db.execute("DROP TABLE outbox_unscoped")
+            else:
+                db.execute(_OUTBOX_TABLE)
+            if "delivered_log" in tables:
+                db.execute("ALTER TABLE delivered_log ADD COLUMN agency TEXT")
+            else:
+                db.execute(_DELIVERED_TABLE)
+            if "delivered" in tables:
+                db.execute(
+                    "INSERT INTO delivered_log (id_key, event_id, topic, partition, offset, delivered_at) "
+                    "SELECT id_key(event_id), event_id, topic, partition, offset, delivered_at "
+                    "FROM delivered ORDER BY delivered_at"
+                )
+                db.execute("DROP TABLE delivered")
+            db.execute(_INDEX)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -201,7 +230,8 @@ class Outbox:
     # ------------------------------------------------------------------ writing
 
     def enqueue(self, events: Iterable[OutboundEvent], *, error: str | None = None) -> list[str]:
-        """Append events behind every pending one; returns the event_ids added (not already queued)."""
+        """Append events behind every pending one; returns the event_ids added (not already queued
+        for the same agency)."""
         now = time.time()
         added: list[str] = []
         with self._tx() as db:
@@ -229,17 +259,21 @@ class Outbox:
     def record_delivered(self, items: Iterable[Delivered], *, from_outbox: bool = True) -> None:
         """Remember delivered events; drop them from the pending rows if they came ``from_outbox``."""
         now = time.time()
-        rows = [(id_key(d.event_id), d.event_id, d.topic, d.partition, d.offset, now) for d in items]
+        rows = [
+            (id_key(d.event_id), d.event_id, d.topic, d.partition, d.offset, now, d.agency) for d in items
+        ]
         if not rows:
             return
         with self._tx() as db:
             db.executemany(
-                "INSERT INTO delivered_log (id_key, event_id, topic, partition, offset, delivered_at) "
-                "VALUES (?,?,?,?,?,?)",
+                "INSERT INTO delivered_log (id_key, event_id, topic, partition, offset, delivered_at, "
+                "agency) VALUES (?,?,?,?,?,?,?)",
                 rows,
             )
             if from_outbox:
-                db.executemany("DELETE FROM outbox WHERE event_id = ?", [(r[1],) for r in rows])
+                db.executemany(
+                    "DELETE FROM outbox WHERE agency = ? AND event_id = ?", [(r[6], r[1]) for r in rows]
+                )
 
     def record_failure(self, seq: int, error: str) -> None:
         with self._tx() as db:
@@ -285,28 +319,35 @@ class Outbox:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
-    def known(self, event_ids: Sequence[str]) -> dict[str, Delivered | None]:
-        """Which of ``event_ids`` were delivered (their Delivered) or are pending (None)."""
-        found: dict[str, Delivered | None] = {}
-        wanted = set(event_ids)
+    def known(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Delivered | None]:
+        """Which (agency, event_id) of ``keys`` were delivered (their Delivered) or are pending (None)."""
+        found: dict[tuple[str, str], Delivered | None] = {}
+        wanted = set(keys)
+        agencies_of: dict[str, list[str]] = {}
+        for agency, event_id in wanted:
+            agencies_of.setdefault(event_id, []).append(agency)
         with self._lock:
             pending = self._db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
-            for start in range(0, len(event_ids), _IN_CHUNK):
-                chunk = list(event_ids[start : start + _IN_CHUNK])
+            for start in range(0, len(keys), _IN_CHUNK):
+                chunk = keys[start : start + _IN_CHUNK]
                 marks = ",".join("?" * len(chunk))
                 for row in self._db.execute(  # by seq: an event delivered twice answers with the last
-                    "SELECT event_id, topic, partition, offset FROM delivered_log "
+                    "SELECT agency, event_id, topic, partition, offset FROM delivered_log "
                     f"WHERE id_key IN ({marks}) ORDER BY seq",
-                    [id_key(e) for e in chunk],
+                    [id_key(k[1]) for k in chunk],
                 ):
-                    if row[0] in wanted:
-                        found[row[0]] = Delivered(row[0], row[1], row[2], row[3])
+                    if row[0] is None:  # delivered before ids were scoped: any agency's
+                        for agency in agencies_of.get(row[1], ()):
+                            found[(agency, row[1])] = Delivered(*row)
+                    elif (row[0], row[1]) in wanted:
+                        found[(row[0], row[1])] = Delivered(*row)
                 if not pending:
                     continue
                 for row in self._db.execute(
-                    f"SELECT event_id FROM outbox WHERE event_id IN ({marks})", chunk
+                    f"SELECT agency, event_id FROM outbox WHERE event_id IN ({marks})", [k[1] for k in chunk]
                 ):
-                    found.setdefault(row[0], None)
+                    if (row[0], row[1]) in wanted:
+                        found.setdefault((row[0], row[1]), None)
         return found
 
     def status(self) -> OutboxStatus:

@@ -252,23 +252,30 @@ class Delivery:
                 failed.append(event)
                 continue
             md = future.value
-            delivered.append((event, Delivered(event.event_id, event.topic, md.partition, md.offset)))
+            delivered.append(
+                (event, Delivered(event.agency, event.event_id, event.topic, md.partition, md.offset))
+            )
         failed.extend(events[len(futures) :])
         if failed:
             self._drop_producer(producer)
         return delivered, failed, error
 
     def send_many(self, events: Sequence[OutboundEvent]) -> list[Receipt]:
-        """Deliver now, or queue behind pending events; duplicates of known event_ids are not sent."""
+        """Deliver now, or queue behind pending events; duplicates are not sent.
+
+        A duplicate is an event whose (agency, event_id) was handed over before: the same
+        event_id from another agency is another event.
+        """
         start = time.monotonic()
-        receipts: dict[str, Receipt] = {}
-        known = self.outbox.known([e.event_id for e in events])
+        receipts: dict[tuple[str, str], Receipt] = {}
+        known = self.outbox.known([(e.agency, e.event_id) for e in events])
         fresh: list[OutboundEvent] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for event in events:
-            if event.event_id in known or event.event_id in seen:
-                prior = known.get(event.event_id)
-                receipts[event.event_id] = Receipt(
+            scoped = (event.agency, event.event_id)
+            if scoped in known or scoped in seen:
+                prior = known.get(scoped)
+                receipts[scoped] = Receipt(
                     event.event_id,
                     event.topic,
                     prior.partition if prior else None,
@@ -278,7 +285,7 @@ class Delivery:
                 )
                 metrics.EVENTS_DUPLICATE.labels(agency=event.agency, type=event.event_type).inc()
             else:
-                seen.add(event.event_id)
+                seen.add(scoped)
                 fresh.append(event)
         delivered: list[tuple[OutboundEvent, Delivered]] = []
         queued: list[OutboundEvent] = []
@@ -300,10 +307,12 @@ class Delivery:
             answer = [Receipt(d.event_id, d.topic, d.partition, d.offset) for _, d in delivered]
         else:
             for event, d in delivered:
-                receipts[event.event_id] = Receipt(event.event_id, d.topic, d.partition, d.offset)
+                receipts[(event.agency, event.event_id)] = Receipt(
+                    event.event_id, d.topic, d.partition, d.offset
+                )
             for event in queued:
-                receipts[event.event_id] = Receipt(event.event_id, event.topic, queued=True)
-            answer = [receipts[e.event_id] for e in events]
+                receipts[(event.agency, event.event_id)] = Receipt(event.event_id, event.topic, queued=True)
+            answer = [receipts[(e.agency, e.event_id)] for e in events]
         _count(metrics.EVENTS_PUBLISHED, (e for e, _ in delivered))
         _count(metrics.EVENTS_QUEUED, queued)
         if queued and delivered:
@@ -345,7 +354,7 @@ class Delivery:
                 _count(metrics.EVENTS_PUBLISHED, (e for e, _ in delivered))
                 total += len(delivered)
                 if failed:
-                    first = next(r for r in rows if r.event.event_id == failed[0].event_id)
+                    first = next(r for r in rows if r.event is failed[0])
                     self.outbox.record_failure(first.seq, error or "not acknowledged")
                     _count(metrics.EVENTS_FAILED, failed)
                     log.warning("outbox flush stopped", outbox=self.name, delivered=total, error=error)

@@ -294,6 +294,8 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
             summary="QLTT: hàng giả mỹ phẩm, phạt 45.000.000 đ",
             sharing=SharingLevel.AMBER,
             commune_code="38001",
+            seller_tokens=["phone:+84912345678", "shop:shopee:halinh.cosmetics"],
+            seller_name=SHOP_NAME,
         ),
         Evidence(
             event_id=ids["tax"],
@@ -302,6 +304,8 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
             occurred_at=at(12),
             summary="THUE: doanh thu sàn gấp 15 lần kê khai (2025-Q3)",
             sharing=SharingLevel.AMBER_STRICT,
+            seller_tokens=["tax:2801234567"],
+            seller_name=SHOP_NAME,
         ),
     ]
     alert = JointCaseAlert(

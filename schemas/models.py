@@ -516,6 +516,8 @@ class Evidence(Record):
     summary: str
     sharing: SharingLevel
     commune_code: CommuneCode | None = None
+    seller_tokens: list[str] = Field(default_factory=list)
+    seller_name: str | None = None
 
 
 class WithheldCount(Record):
@@ -736,6 +738,7 @@ class JointCaseAlert(BaseEvent):
     commune_codes: list[CommuneCode] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     withheld: list[WithheldCount] = Field(default_factory=list)
+    withheld_count: Annotated[int, Field(ge=0, le=INT_MAX)] = 0
     opened_at: Timestamp
     updated_at: Timestamp
 

@@ -21,6 +21,7 @@ from agencybus.kafka import ensure_topics
 from agencybus.settings import ENV_PREFIX, Settings, load_settings
 from consumers.state_bank.ledger import Ledger
 from tests.helpers import tansu_processes
+from tests.kafka_cluster import cluster_processes, kafka_cluster, kafka_settings  # noqa: F401  (fixtures)
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -29,14 +30,16 @@ PG_USERS = ("root", "postgres")
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _no_leftover_broker() -> Iterator[None]:
-    """Fail the session if any test left a Tansu process of ours running."""
+def _no_leftover_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fail the session if any test left a Tansu process or a Kafka JVM of ours running."""
     yield
     leftovers = tansu_processes()
-    for pid, _ in leftovers:  # stop them anyway so the machine stays clean
+    jvms = cluster_processes(tmp_path_factory.getbasetemp())
+    for pid in [pid for pid, _ in leftovers] + jvms:  # stop them anyway so the machine stays clean
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
     assert not leftovers, f"Tansu processes left running by the tests: {leftovers}"
+    assert not jvms, f"Kafka JVMs left running by the tests: {jvms}"
 
 
 @pytest.fixture(scope="module")

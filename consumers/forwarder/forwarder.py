@@ -9,6 +9,7 @@ committed offset, so the receiver may see an alert twice and must de-duplicate b
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from agencybus.settings import Settings
 from consumers.forwarder.sinks import DeliveryError, Sink, cloudevent_json
 from schemas import codec
 from schemas import topics as tc
+from schemas.event_types import JOINT_CASE_ALERT
+from schemas.sharing import visible_alert
 
 log = structlog.get_logger("agencybus.forwarder")
 
@@ -52,6 +55,16 @@ class Backoff:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         base = min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
         return base * (1 + random.uniform(-self.jitter, self.jitter))
+
+
+def agency_payload(decoded: codec.DecodedMessage, agency: str) -> dict[str, Any]:
+    """The CloudEvents document delivered to ``agency``: an alert filtered once more by the one
+    sharing rule (``schemas.sharing``). The topic is the processors' promise; this is the last
+    check before the agency's own system, so an alert written by an older or misconfigured
+    processor never takes withheld evidence out of the bus."""
+    if decoded.writer.record_name == JOINT_CASE_ALERT.record_name:
+        decoded = dataclasses.replace(decoded, record=visible_alert(decoded.record, agency))
+    return cloudevent_json(decoded)
 
 
 class Forwarder:
@@ -123,7 +136,7 @@ class Forwarder:
                 if not self._commit(tp, msg.offset):
                     return
                 continue
-            payload = cloudevent_json(decoded)
+            payload = agency_payload(decoded, self.agency)
             if not self._deliver_with_retry(payload, stop):
                 return  # stopped while the sink was failing: nothing committed, nothing lost
             self.delivered += 1

@@ -11,7 +11,7 @@ from prometheus_client import Counter, Gauge, Histogram
 REQUESTS_CONSUMED = Counter(
     "agencybus_bank_requests_consumed_total",
     "Payment-block records read from the request topic, by outcome",
-    ["outcome"],  # stored, duplicate, undecodable
+    ["outcome"],  # stored, duplicate, undecodable, id_collision
 )
 STATUS_CHANGES = Counter(
     "agencybus_bank_status_changes_total",

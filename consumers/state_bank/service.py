@@ -153,11 +153,13 @@ class BankService:
             str(record.get("signing_key_id")),
         )
 
-    def _dead_letter(self, rec: Any, error: BaseException) -> None:
+    def _dead_letter(self, rec: Any, error: BaseException, *, outcome: str = "undecodable") -> None:
         """Keep the original bytes and the error on dlq.<topic>; waits for the ack before the commit."""
         self.dead_letters.send_record(rec, error)
         self.stats.dead_letters += 1
-        metrics.REQUESTS_CONSUMED.labels("undecodable").inc()
+        metrics.REQUESTS_CONSUMED.labels(outcome).inc()
+        if isinstance(error, workflow.IdCollision):
+            log.warning("bank.request_id_collision", reason=str(error))
 
     def handle(self, records: Sequence[Any]) -> None:
         """Store a poll's records in the ledger (one transaction), dead-lettering what cannot be read."""
@@ -179,12 +181,17 @@ class BankService:
         if not decoded:
             return
         try:
+            collisions: list[tuple[Any, workflow.IdCollision]] = []
+            outcomes = []
             with self.ledger.transaction() as session:
                 known = workflow.known_ids(session, [incoming.record for _, incoming, _ in decoded])
-                outcomes = [
-                    workflow.receive(session, incoming, self.ctx, problems, now, known)
-                    for _, incoming, problems in decoded
-                ]
+                for rec, incoming, problems in decoded:
+                    try:  # raised before receive writes anything: the transaction goes on
+                        outcomes.append(workflow.receive(session, incoming, self.ctx, problems, now, known))
+                    except workflow.IdCollision as exc:
+                        collisions.append((rec, exc))
+            for rec, collision in collisions:
+                self._dead_letter(rec, collision, outcome="id_collision")
         except OperationalError:
             raise  # the database is unreachable: nothing committed, the records will be read again
         except Exception as exc:
@@ -196,6 +203,8 @@ class BankService:
                         outcomes.append(workflow.receive(session, incoming, self.ctx, problems, now))
                 except OperationalError:
                     raise
+                except workflow.IdCollision as one:
+                    self._dead_letter(rec, one, outcome="id_collision")
                 except Exception as one:
                     self._dead_letter(rec, one)
         for outcome in outcomes:

@@ -57,6 +57,16 @@ class TransitionRefused(LedgerError):
     """The step would rewrite history (e.g. execute a rejected request)."""
 
 
+class IdCollision(LedgerError):
+    """A request reuses an event id or request id another agency's request holds in the ledger.
+
+    The ledger's ids are global (a status reply names only the request_id), so the request is
+    not stored: it is dead-lettered with this reason, and the agency sends it again under ids of
+    its own. Taking it as a duplicate would silently drop it; storing it would answer two
+    agencies under one id.
+    """
+
+
 class OutsideValidity(TransitionRefused):
     """The request's validity period does not hold now (not started yet, or already ended)."""
 
@@ -268,15 +278,26 @@ def receive(
 ) -> ReceiveOutcome:
     """Store a consumed request once, verify it, and queue its replies (RECEIVED, then REJECTED if it fails).
 
-    A record whose event id or request id is already in the ledger changes nothing.
-    ``known_ids`` (from :func:`known_ids`, for a whole poll) saves one query per record;
-    the ids stored here are added to it, so a duplicate within the poll is caught too.
+    A record whose event id or request id the same agency's request already holds changes
+    nothing (a duplicate); one whose ids another agency's request holds raises
+    :class:`IdCollision` before anything is written. ``known_ids`` (from :func:`known_ids`, for
+    a whole poll) saves one query per record; the ids stored here are added to it, so a
+    duplicate within the poll is caught too.
     """
     record = incoming.record
     event_id = str(record["header"]["event_id"]).lower()
     request_id = ledger_request_id(record)
+    agency = str(record["header"]["agency"])
     if known_ids is None or event_id in known_ids or request_id in known_ids:
         existing = Ledger.seen(session, event_id, request_id)
+        if existing is not None and existing.agency != agency:
+            which = "event_id" if existing.event_id in (event_id, request_id) else "request_id"
+            taken = existing.event_id if which == "event_id" else existing.request_id
+            raise IdCollision(
+                f"{agency}'s request (event_id {event_id}, request_id {request_id}) reuses {which} {taken} "
+                f"of {existing.agency}'s request #{existing.id}; not stored: ids in the ledger are "
+                f"global, so {agency} must send it again under an event_id and request_id of its own"
+            )
         if existing is not None:
             metrics.REQUESTS_CONSUMED.labels("duplicate").inc()
             return ReceiveOutcome(existing.request_id, existing.id, existing.status, duplicate=True)

@@ -2,7 +2,9 @@
 
 Everything the steering committee sees is rebuilt from the bus into this store, so a
 dashboard can be wiped and replayed. Every write is keyed by the event's natural key
-((case_id, version) for alerts, event_id for everything else), so a replay changes nothing.
+((case_id, version) for alerts, (agency, event_id) for everything else, (requesting agency,
+request_id) for a payment block), so a replay changes nothing. The agency is part of every
+id: agencies choose their own ids, and one agency's id must never hide another's event.
 The Kafka offsets consumed are kept in the same transaction as the rows they produced
 (``consumer_offsets``): a crash between the two cannot lose or double-apply a message.
 """
@@ -152,9 +154,9 @@ class Evidence(Base):
 
     __tablename__ = "evidence"
     case_id: Mapped[str] = mapped_column(String(64), ForeignKey("cases.case_id"), primary_key=True)
+    agency: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(40))
-    agency: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     summary: Mapped[str] = mapped_column(Text)
     sharing: Mapped[str] = mapped_column(String(16))
@@ -166,6 +168,7 @@ class CaseActionRow(Base):
     """A CaseUpdated consumed back from ``cases.updates.v1`` (every action, attributed)."""
 
     __tablename__ = "case_actions"
+    agency: Mapped[str] = mapped_column(String(32), primary_key=True)  # header.agency
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(16))
@@ -182,9 +185,9 @@ class PaymentBlock(Base):
     """A payment-block request and its latest bank status."""
 
     __tablename__ = "payment_blocks"
+    requesting_agency: Mapped[str] = mapped_column(String(32), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    requesting_agency: Mapped[str | None] = mapped_column(String(32), nullable=True)
     action: Mapped[str | None] = mapped_column(String(16), nullable=True)
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -206,7 +209,9 @@ class PaymentBlockStatusRow(Base):
     """Every status reply of the bank, in sequence (the block's history)."""
 
     __tablename__ = "payment_block_statuses"
+    agency: Mapped[str] = mapped_column(String(32), primary_key=True)  # header.agency: the bank
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    requesting_agency: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str] = mapped_column(String(36), index=True)
     sequence: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
@@ -225,9 +230,9 @@ class AgencyEvent(Base):
     """One agency event (inspection, violation, ...) reduced to what the counts and the yearly report need."""
 
     __tablename__ = "agency_events"
+    agency: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(40), index=True)
-    agency: Mapped[str] = mapped_column(String(32), index=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     province_code: Mapped[str] = mapped_column(String(4))
@@ -418,13 +423,14 @@ def apply_alert(s: Session, rec: Mapping[str, Any], *, received_at: datetime) ->
             )
     for ev in evidence:
         eid = _uid(ev["event_id"])
-        if s.get(Evidence, (case_id, eid)) is None:
+        agency = str(ev["agency"])
+        if s.get(Evidence, (case_id, agency, eid)) is None:
             s.add(
                 Evidence(
                     case_id=case_id,
+                    agency=agency,
                     event_id=eid,
                     event_type=str(ev["event_type"]),
-                    agency=str(ev["agency"]),
                     occurred_at=_ts(ev["occurred_at"], "evidence.occurred_at"),
                     summary=str(ev["summary"]),
                     sharing=_enum(ev.get("sharing", "AMBER")),
@@ -457,12 +463,14 @@ def _add_children(s: Session, case_id: str, model: Any, column: str, values: lis
 
 
 def apply_case_update(s: Session, rec: Mapping[str, Any]) -> bool:
-    """Record an action once (by event_id) and apply it to the case if the case is known."""
+    """Record an action once (by agency and event_id) and apply it to the case if the case is known."""
     header = rec["header"]
     event_id = _uid(header["event_id"])
-    if s.get(CaseActionRow, event_id) is not None:
+    agency = str(header["agency"])
+    if s.get(CaseActionRow, (agency, event_id)) is not None:
         return False
     row = CaseActionRow(
+        agency=agency,
         event_id=event_id,
         case_id=str(rec["case_id"]),
         action=_enum(rec["action"]),
@@ -496,7 +504,7 @@ def apply_pending_actions(s: Session) -> int:
     rows = s.scalars(
         select(CaseActionRow)
         .where(CaseActionRow.applied.is_(False))
-        .order_by(CaseActionRow.occurred_at, CaseActionRow.event_id)
+        .order_by(CaseActionRow.occurred_at, CaseActionRow.event_id, CaseActionRow.agency)
     ).all()
     n = 0
     for row in rows:
@@ -516,7 +524,8 @@ def mask_account(number: str) -> str:
 def apply_block_request(s: Session, rec: Mapping[str, Any]) -> bool:
     header = rec["header"]
     request_id = _uid(rec["request_id"])
-    block = s.get(PaymentBlock, request_id)
+    agency = str(header["agency"])
+    block = s.get(PaymentBlock, (agency, request_id))
     if block is not None and block.requested_at is not None:
         return False
     targets = [
@@ -530,10 +539,9 @@ def apply_block_request(s: Session, rec: Mapping[str, Any]) -> bool:
         for t in rec.get("targets") or []
     ]
     if block is None:
-        block = PaymentBlock(request_id=request_id, status_sequence=0)
+        block = PaymentBlock(requesting_agency=agency, request_id=request_id, status_sequence=0)
         s.add(block)
     block.case_id = rec.get("case_id") or block.case_id
-    block.requesting_agency = str(header["agency"])
     block.action = _enum(rec["action"])
     block.requested_at = _ts(header["occurred_at"], "header.occurred_at")
     block.valid_until = _ts(rec["valid_until"], "valid_until")
@@ -553,9 +561,11 @@ def apply_block_status(
     """Record a bank status; only a status whose signature is not known to be invalid changes the block."""
     header = rec["header"]
     event_id = _uid(header["event_id"])
-    if s.get(PaymentBlockStatusRow, event_id) is not None:
+    agency = str(header["agency"])
+    if s.get(PaymentBlockStatusRow, (agency, event_id)) is not None:
         return False
     request_id = _uid(rec["request_id"])
+    requesting_agency = str(rec["requesting_agency"])
     seq = int(rec["sequence"])
     at = _ts(header["occurred_at"], "header.occurred_at")
     targets = [
@@ -564,7 +574,9 @@ def apply_block_status(
     ]
     s.add(
         PaymentBlockStatusRow(
+            agency=agency,
             event_id=event_id,
+            requesting_agency=requesting_agency,
             request_id=request_id,
             sequence=seq,
             status=_enum(rec["status"]),
@@ -581,14 +593,15 @@ def apply_block_status(
     if signature_ok is False:
         s.flush()
         return True  # a forged or altered status is shown in the history, it never changes the block
-    block = s.get(PaymentBlock, request_id)
+    block = s.get(PaymentBlock, (requesting_agency, request_id))
     if block is None:
-        block = PaymentBlock(request_id=request_id, status_sequence=0, targets=[])
+        block = PaymentBlock(
+            requesting_agency=requesting_agency, request_id=request_id, status_sequence=0, targets=[]
+        )
         s.add(block)
     block.case_id = block.case_id or rec.get("case_id")
     if block.bank_received_at is None or at < block.bank_received_at:
         block.bank_received_at = at
-    block.requesting_agency = block.requesting_agency or str(rec["requesting_agency"])
     if seq >= (block.status_sequence or 0):
         block.status = _enum(rec["status"])
         block.status_sequence = seq
@@ -612,13 +625,14 @@ def apply_block_status(
 def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> bool:
     header = rec["header"]
     event_id = _uid(header["event_id"])
-    if s.get(AgencyEvent, event_id) is not None:
+    agency = str(header["agency"])
+    if s.get(AgencyEvent, (agency, event_id)) is not None:
         return False
     s.add(
         AgencyEvent(
+            agency=agency,
             event_id=event_id,
             event_type=event_type,
-            agency=str(header["agency"]),
             occurred_at=_ts(header["occurred_at"], "header.occurred_at"),
             recorded_at=_ts(header["recorded_at"], "header.recorded_at"),
             province_code=str(header["province_code"]),
@@ -827,7 +841,7 @@ class CaseDetail:
     hidden_evidence: int
     actions: list[CaseActionRow]
     blocks: list[PaymentBlock]
-    block_history: dict[str, list[PaymentBlockStatusRow]]
+    block_history: dict[tuple[str, str], list[PaymentBlockStatusRow]]  # by (requesting agency, request_id)
     history: list[dict[str, Any]]
 
 
@@ -854,10 +868,13 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
         )
     )
     block_history = {
-        b.request_id: list(
+        (b.requesting_agency, b.request_id): list(
             s.scalars(
                 select(PaymentBlockStatusRow)
-                .where(PaymentBlockStatusRow.request_id == b.request_id)
+                .where(
+                    PaymentBlockStatusRow.requesting_agency == b.requesting_agency,
+                    PaymentBlockStatusRow.request_id == b.request_id,
+                )
                 .order_by(PaymentBlockStatusRow.sequence)
             )
         )

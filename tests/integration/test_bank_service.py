@@ -226,3 +226,33 @@ def test_a_request_on_another_agencys_topic_is_dead_lettered_and_never_stored(
             .where(BlockRequestRow.request_id == misplaced["request_id"])
         )
     assert stored == 0
+
+
+def test_a_request_reusing_another_agencys_id_is_dead_lettered_as_an_id_collision(
+    bank_settings: Settings, service: BankService
+) -> None:
+    """QLTT sends a block with id S; CA sends another block with id S: QLTT's is stored and answered,
+    CA's is not taken as QLTT's duplicate but dead-lettered as IdCollision, saying why."""
+    settings = bank_settings
+    shared = str(uuid.uuid4())
+    qltt = samples.block_request(agency="QLTT", event_id=shared)
+    ca = samples.block_request(agency="CA", event_id=shared, decision_number="77/QĐ-PC03")
+    qltt_msg, ca_msg = _signed(settings, qltt, "QLTT"), _signed(settings, ca, "CA")
+    # each on its own agency's topic; QLTT's is answered before CA's is sent (two topics: no order)
+    _publish(settings, [qltt_msg], topic=agency_topic(PAYMENT_BLOCK_REQUEST, "QLTT").name)
+    wait_for_event_ids(settings, STATUS_TOPIC, [status_event_id(shared, 1)], timeout=30)
+    _publish(settings, [ca_msg])
+    dead = consume_until(
+        settings,
+        dead_letter_topic(REQUEST_TOPIC),
+        lambda kept: len(kept) >= 1,
+        keep=lambda r: r.value == ca_msg[1],
+    )
+    assert dead[0].value == ca_msg[1]  # the original bytes, to send again under ids of CA's own
+    assert header(dead[0], "dlq_error_type") == b"IdCollision"
+    reason = (header(dead[0], "dlq_error_message") or b"").decode()
+    assert f"reuses event_id {shared}" in reason and "QLTT's request" in reason and "CA must send" in reason
+    with service.ledger.reading() as session:
+        row = Ledger.find(session, shared)
+        assert (row.agency, row.decision_number) == ("QLTT", qltt["legal_basis"]["decision_number"])
+        assert [o.status for o in Ledger.outbox_for(session, shared)] == ["RECEIVED"]

@@ -15,7 +15,7 @@ from agencybus.signing import Keyring, generate_keypair, verify_message
 from producers.publisher import AgencyMismatch, Publisher, PublishError
 from schemas import codec, topics
 from schemas.models import PaymentBlockRequested, ViolationRecorded
-from tests.helpers import header, wait_for_event_ids
+from tests.helpers import consume_until, header, wait_for_event_ids
 
 QLTT_VIOLATIONS = topics.agency_topic("violation", "QLTT").name
 CA_REQUESTS = topics.agency_topic("payment-block-request", "CA").name
@@ -104,6 +104,31 @@ def test_republishing_an_event_id_sends_nothing(settings: Settings) -> None:
         again = publisher.publish(event)
     assert first.delivered
     assert again.duplicate and (again.partition, again.offset) == (first.partition, first.offset)
+
+
+def test_the_same_event_id_from_two_agencies_is_delivered_for_both(settings: Settings) -> None:
+    """QLTT publishes id S, CA then publishes another event with id S through the same delivery (as
+    the gateway does): both are delivered, neither is a duplicate of the other; a repeat of either is."""
+    shared = str(uuid.uuid4())
+    qltt_event = violation(agency="QLTT", phone="0912 111 111")
+    qltt_event.header.event_id = uuid.UUID(shared)
+    ca_event = violation(agency="CA", phone="0912 222 222", fine_vnd=1_000_000)
+    ca_event.header.event_id = uuid.UUID(shared)
+    with Publisher("QLTT", settings) as qltt:
+        ca = Publisher("CA", settings, delivery=qltt.delivery)
+        first = qltt.publish(qltt_event)
+        second = ca.publish(ca_event)
+        again = ca.publish(ca_event)
+    assert first.delivered and second.delivered, (first, second)
+    assert again.duplicate and (again.partition, again.offset) == (second.partition, second.offset)
+    records = [
+        *consume_until(settings, QLTT_VIOLATIONS, lambda kept: len(kept) >= 1,
+                       keep=lambda r: header(r, "ce_id") == shared.encode()),
+        *consume_until(settings, topics.agency_topic("violation", "CA").name, lambda kept: len(kept) >= 1,
+                       keep=lambda r: header(r, "ce_id") == shared.encode()),
+    ]  # fmt: skip
+    agencies = {codec.decode_message(r.value, r.headers).record["header"]["agency"] for r in records}
+    assert agencies == {"QLTT", "CA"}
 
 
 def test_other_agencys_event_is_refused(settings: Settings) -> None:

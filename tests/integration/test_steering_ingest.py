@@ -100,7 +100,7 @@ def test_alerts_actions_and_bad_records_flow_into_the_store(
         "lead agency applied",
     )
     with store.session() as s:
-        row = s.get(st.CaseActionRow, event_id)
+        row = s.get(st.CaseActionRow, ("BCD389", event_id))
         assert row is not None and row.actor == "bcd.chair" and row.actor_agency == "BCD389"
         assert {e.first_version for e in s.query(st.Evidence).filter(st.Evidence.case_id == case_id)} == {
             1,
@@ -205,7 +205,7 @@ def test_status_and_request_records_reach_the_case(
 
     def has_block() -> bool:
         with store.session() as s:
-            b = s.get(st.PaymentBlock, request_id)
+            b = s.get(st.PaymentBlock, ("QLTT", request_id))
             return b is not None and b.case_id == case_id and b.status == "RECEIVED"
 
     wait(has_block, 20, "payment block status in the store")
@@ -282,7 +282,7 @@ def test_bank_signatures_are_checked_and_a_forged_status_is_not_applied(settings
         by_seq = {r.sequence: r for r in s.query(st.PaymentBlockStatusRow).filter_by(request_id=request_id)}
         assert by_seq[1].signature_ok is True and by_seq[2].signature_ok is False
         assert "does not verify" in (by_seq[2].signature_note or "")
-        block = s.get(st.PaymentBlock, request_id)
+        block = s.get(st.PaymentBlock, ("CA", request_id))
         assert block is not None and block.status == "RECEIVED" and block.status_sequence == 1
 
 

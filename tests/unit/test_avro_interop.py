@@ -147,7 +147,7 @@ def test_codec_decodes_apache_avro_output(sv: SchemaVersion) -> None:
         expected = codec.read_writer(codec.encode_version(record, sv))[1]
         body = io.BytesIO()
         avro.io.DatumWriter(schema).write(_for_apache(expected), avro.io.BinaryEncoder(body))
-        writer, decoded = codec.decode(codec.MARKER + sv.fingerprint + body.getvalue())
+        writer, decoded = codec.decode_as(codec.MARKER + sv.fingerprint + body.getvalue(), sv)
         assert writer == sv
         assert _plain(decoded) == full
 

@@ -8,6 +8,7 @@ refused steps change nothing, and instructions exist only for executed / lifted 
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,4 +106,41 @@ def test_no_sequence_of_actions_rewrites_history(
             assert ("LIFT" in instructed) == (
                 RequestStatus.EXECUTED in history and RequestStatus.LIFTED in history
             )
+        ledger.close()
+
+
+def test_another_agencys_request_under_a_held_id_is_an_id_collision(
+    world: tuple[Path, workflow.BankContext],
+) -> None:
+    """QLTT's request S is in the ledger; CA's request reusing S is refused before anything is
+    written (the service dead-letters it); QLTT's own repeat stays a duplicate."""
+    root, ctx = world
+    keys = root / "keys"
+    if not (keys / "private" / "QLTT.pem").exists():
+        signing.generate_keypair("QLTT", keys)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        ledger = Ledger.open(f"sqlite:///{Path(tmp) / 'bank.db'}")
+        now = datetime.now(UTC)
+        shared = str(uuid.uuid4())
+        qltt = samples.block_request(agency="QLTT", event_id=shared, now=now)
+
+        def signed(record: dict, agency: str) -> workflow.Incoming:
+            key, key_id = signing.load_signer(keys, agency)
+            value, _, _ = samples.signed_message(record, key, key_id)
+            return workflow.Incoming(value, codec.decode(value)[1])
+
+        with ledger.transaction() as session:
+            assert not workflow.receive(session, signed(qltt, "QLTT"), ctx, [], now).duplicate
+        for other in (
+            samples.block_request(agency="CA", event_id=shared, now=now),  # same event_id and request_id
+            {**samples.block_request(agency="CA", now=now), "request_id": shared},  # same request_id only
+        ):
+            refused = pytest.raises(workflow.IdCollision, match=r"QLTT's request #1.*CA must send")
+            with refused, ledger.transaction() as session:
+                workflow.receive(session, signed(other, "CA"), ctx, [], now)
+        with ledger.transaction() as session:
+            assert workflow.receive(session, signed(qltt, "QLTT"), ctx, [], now).duplicate
+        with ledger.reading() as session:
+            assert [o.status for o in Ledger.outbox_for(session, shared)] == ["RECEIVED"]
+            assert Ledger.find(session, shared).agency == "QLTT"
         ledger.close()

@@ -45,12 +45,12 @@ def test_same_event_id_is_queued_once(tmp_path: Path) -> None:
 def test_delivered_rows_leave_the_queue_and_are_remembered(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db")
     box.enqueue([event(1), event(2)])
-    box.record_delivered([Delivered(event(1).event_id, "agency.violations.v1", 3, 42)])
+    box.record_delivered([Delivered("QLTT", event(1).event_id, "agency.violations.v1", 3, 42)])
     assert [r.event.event_id for r in box.peek()] == [event(2).event_id]
-    known = box.known([event(1).event_id, event(2).event_id, event(9).event_id])
+    known = box.known([("QLTT", event(n).event_id) for n in (1, 2, 9)])
     assert known == {
-        event(1).event_id: Delivered(event(1).event_id, "agency.violations.v1", 3, 42),
-        event(2).event_id: None,
+        ("QLTT", event(1).event_id): Delivered("QLTT", event(1).event_id, "agency.violations.v1", 3, 42),
+        ("QLTT", event(2).event_id): None,
     }
 
 
@@ -111,7 +111,7 @@ def test_any_enqueue_deliver_interleaving_keeps_first_seen_order(numbers: list[i
                 expected.append(ev.event_id)
             if len(expected) % 3 == 0:
                 head = box.peek(limit)
-                box.record_delivered(Delivered(r.event.event_id, r.event.topic, 0, 0) for r in head)
+                box.record_delivered(Delivered("QLTT", r.event.event_id, r.event.topic, 0, 0) for r in head)
                 delivered |= {r.event.event_id for r in head}
                 expected = expected[len(head) :]
         assert [r.event.event_id for r in box.peek(1000)] == expected
@@ -140,16 +140,18 @@ def test_the_delivered_log_answers_as_a_dict_would(batches: list[tuple[str]], ot
     """UUIDs sharing their last 48 bits (the index key), texts that are no UUIDs, an id delivered twice."""
     with tempfile.TemporaryDirectory() as tmp:
         box = Outbox(Path(tmp) / "o.db")
-        expected: dict[str, Delivered] = {}
+        expected: dict[tuple[str, str], Delivered] = {}
         for offset, (event_id,) in enumerate(batches):
-            d = Delivered(event_id, "agency.violations.v1", offset % 3, offset)
+            d = Delivered("QLTT", event_id, "agency.violations.v1", offset % 3, offset)
             box.record_delivered([d], from_outbox=False)
-            expected[event_id] = d  # the last delivery answers
+            expected[("QLTT", event_id)] = d  # the last delivery answers
         for n, text in enumerate(others):
-            d = Delivered(text, "agency.inspections.v1", 0, 1000 + n)
+            d = Delivered("CA", text, "agency.inspections.v1", 0, 1000 + n)
             box.record_delivered([d], from_outbox=False)
-            expected[text] = d
-        probes = [*expected, "0f1e2d3c-4b5a-4697-8fff-000000000fff", "x"]
+            expected[("CA", text)] = d
+        unknown = [("QLTT", "0f1e2d3c-4b5a-4697-8fff-000000000fff"), ("QLTT", "x")]
+        others_agency = [("SCT", event_id) for _, event_id in expected]  # same ids, another agency
+        probes = [*expected, *unknown, *others_agency]
         assert box.known(probes) == expected
         box.close()
 
@@ -173,9 +175,11 @@ def test_a_file_of_the_earlier_layout_is_migrated_on_open(tmp_path: Path) -> Non
     db.commit()
     db.close()
     box = Outbox(path)
-    assert box.known([event(1).event_id]) == {
-        event(1).event_id: Delivered(event(1).event_id, "agency.violations.v1", 2, 7)
-    }
+    # delivered before ids were scoped: no agency on record, so it answers for any agency
+    for agency in ("QLTT", "CA"):
+        assert box.known([(agency, event(1).event_id)]) == {
+            (agency, event(1).event_id): Delivered(None, event(1).event_id, "agency.violations.v1", 2, 7)
+        }
     assert box.status().delivered == 1
     tables = {r[0] for r in box._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "delivered" not in tables
@@ -185,10 +189,74 @@ def test_a_file_of_the_earlier_layout_is_migrated_on_open(tmp_path: Path) -> Non
 
 def test_pruning_forgets_only_old_deliveries(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db")
-    box.record_delivered([Delivered(event(n).event_id, "agency.violations.v1", 0, n) for n in range(4)])
+    box.record_delivered(
+        [Delivered("QLTT", event(n).event_id, "agency.violations.v1", 0, n) for n in range(4)]
+    )
     box._db.execute(
         "UPDATE delivered_log SET delivered_at = delivered_at - 86400 * 30 WHERE event_id IN (?, ?)",
         (event(0).event_id, event(1).event_id),
     )
     assert box.prune_delivered(older_than_s=86400 * 7) == 2
-    assert set(box.known([event(n).event_id for n in range(4)])) == {event(2).event_id, event(3).event_id}
+    assert set(box.known([("QLTT", event(n).event_id) for n in range(4)])) == {
+        ("QLTT", event(2).event_id),
+        ("QLTT", event(3).event_id),
+    }
+
+
+# --------------------------------------------------------------------------- ids scoped by agency
+
+
+def of(agency: str, n: int) -> OutboundEvent:
+    ev = event(n)
+    ev.agency = agency
+    ev.value = agency.encode() + ev.value
+    return ev
+
+
+def test_the_same_event_id_from_two_agencies_is_two_events(tmp_path: Path) -> None:
+    """QLTT posts id S, CA posts another event with id S: both are queued, delivered, remembered."""
+    box = Outbox(tmp_path / "gateway.db")
+    assert box.enqueue([of("QLTT", 1)]) == [event(1).event_id]
+    assert box.enqueue([of("CA", 1)]) == [event(1).event_id]
+    assert box.enqueue([of("CA", 1)]) == []  # CA's own repeat is a duplicate
+    assert [(r.event.agency, r.event.value) for r in box.peek()] == [
+        ("QLTT", of("QLTT", 1).value),
+        ("CA", of("CA", 1).value),
+    ]
+    box.record_delivered([Delivered("QLTT", event(1).event_id, "agency.violations.v1", 0, 5)])
+    assert [r.event.agency for r in box.peek()] == ["CA"]  # only QLTT's row left the queue
+    assert box.known(
+        [("QLTT", event(1).event_id), ("CA", event(1).event_id), ("SCT", event(1).event_id)]
+    ) == {
+        ("QLTT", event(1).event_id): Delivered("QLTT", event(1).event_id, "agency.violations.v1", 0, 5),
+        ("CA", event(1).event_id): None,
+    }
+
+
+def test_a_file_unique_on_event_id_alone_is_migrated_with_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+            topic TEXT NOT NULL, key BLOB, value BLOB NOT NULL, headers TEXT NOT NULL, agency TEXT NOT NULL,
+            event_type TEXT NOT NULL, enqueued_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT);
+        CREATE TABLE delivered_log (seq INTEGER PRIMARY KEY, id_key INTEGER NOT NULL, event_id TEXT NOT NULL,
+            topic TEXT NOT NULL, partition INTEGER, offset INTEGER, delivered_at REAL NOT NULL);
+        """
+    )
+    ev = of("QLTT", 1)
+    db.execute(
+        "INSERT INTO outbox (event_id, topic, key, value, headers, agency, event_type, enqueued_at) "
+        "VALUES (?, ?, ?, ?, '[]', ?, ?, ?)",
+        (ev.event_id, ev.topic, ev.key, ev.value, ev.agency, ev.event_type, time.time()),
+    )
+    db.commit()
+    db.close()
+    box = Outbox(path)
+    assert [(r.event.agency, r.event.value) for r in box.peek()] == [("QLTT", ev.value)]
+    assert box.enqueue([of("CA", 1)]) == [ev.event_id]  # no longer refused by the old constraint
+    assert box.pending_count() == 2
+    assert box._db.execute("PRAGMA user_version").fetchone()[0] == 1
+    box.close()

@@ -106,7 +106,8 @@ def test_a_case_update_closes_the_case_of_its_cluster() -> None:
     pipeline = _pipeline(_tables())
     latest = {a.case_id: a for e in story(5, 40) for a in pipeline.event(e).alerts}
     case = next(a for a in latest.values() if a.status == "OPEN")
-    record = {"header": {"event_id": "close-1", "occurred_at": T0 + 300 * DAY_MS}, "case_id": case.case_id}
+    header = {"event_id": "close-1", "agency": "QLTT", "occurred_at": T0 + 300 * DAY_MS}
+    record = {"header": header, "case_id": case.case_id}
     step = pipeline.case_update(case_update_message({**record, "action": "CLOSE"}))
     assert [(a.case_id, a.status, a.version) for a in step.alerts] == [
         (case.case_id, "CLOSED", case.version + 1)
@@ -139,3 +140,30 @@ def test_batches_through_write_back_views_give_the_same_cases_as_plain_dicts(
         view.flush()
     assert got == direct
     assert backing == plain
+
+
+def test_the_same_event_id_from_other_agencies_is_other_evidence() -> None:
+    """QLTT, THUE and CA each send an event with id S about one seller: three pieces of evidence,
+    while a repeat of CA's own S is a duplicate (no new version)."""
+    pipeline = _pipeline(_tables())
+    shared = "00000000-0000-4000-8000-00000000005a"
+
+    def event(agency: str, event_type: str, day: int, **kw: Any) -> EventSummary:
+        return EventSummary(
+            event_id=shared,
+            event_type=event_type,
+            agency=agency,
+            occurred_at=T0 + day * DAY_MS,
+            recorded_at=T0 + day * DAY_MS,
+            tokens=["tax:0101234567"],
+            summary=f"{agency} {event_type}",
+            **kw,
+        )
+
+    assert pipeline.event(event("QLTT", "violation", 0, categories=["COUNTERFEIT"])).alerts == []
+    opened = pipeline.event(event("THUE", "tax-anomaly", 30)).alerts
+    assert [sorted(e.agency for e in a.evidence) for a in opened] == [["QLTT", "THUE"]]
+    added = pipeline.event(event("CA", "inspection", 40)).alerts
+    assert [(a.version, sorted(e.agency for e in a.evidence)) for a in added] == [(2, ["CA", "QLTT", "THUE"])]
+    again = pipeline.event(event("CA", "inspection", 40)).alerts
+    assert [a.version for a in again] == [2]  # republished, not a new version

@@ -36,3 +36,20 @@ def test_the_example_story_is_one_case_whose_versions_accumulate_rules() -> None
 def test_a_record_that_is_not_an_agency_event_is_refused() -> None:
     with pytest.raises(RejectedRecord, match="cannot decode"):
         _pipeline().feed(topics.agency_topic("violation", "QLTT").name, b"not avro", None)
+
+
+def test_summaries_carry_what_rule_filters_look_at() -> None:
+    """Outcome, platforms and legal document reach the rules from the decoded record."""
+    from processors.ingest import ingest
+
+    (inspection,) = [e for e in example_events() if e.EVENT_TYPE.key == "inspection"]
+    encoded = codec.encode_event(inspection)
+    summary = ingest(
+        topics.agency_topic(inspection.EVENT_TYPE, inspection.header.agency).name,
+        encoded.value,
+        encoded.headers,
+    ).event
+    assert summary is not None
+    assert summary.outcome == "VIOLATION_FOUND"
+    assert summary.legal_document == inspection.legal_basis.legal_document  # type: ignore[attr-defined]
+    assert summary.platforms == sorted({s.platform.value for s in inspection.seller.shops})  # type: ignore[attr-defined]

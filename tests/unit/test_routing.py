@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from processors.cases import CaseSnapshot
 from processors.events import EventSummary
-from processors.routing import ALERT_NAMESPACE, AUDIENCE_ALL, alert_event_id, may_see, route, withheld_text
+from processors.routing import ALERT_NAMESPACE, AUDIENCE_ALL, alert_event_id, route
+from schemas.sharing import may_see, withheld_text
 
 T0 = 1_767_225_600_000
 
@@ -71,37 +72,57 @@ def test_red_reaches_only_its_own_agency_and_the_steering_committee() -> None:
     assert red.event_id in visible_ids(out[AUDIENCE_ALL])
     assert red.event_id in visible_ids(out["BCD389"]) and red.event_id in visible_ids(out["CA"])
     assert red.event_id not in visible_ids(out["QLTT"])
-    assert out["QLTT"]["withheld"] == [{"agency": "CA", "count": 1}]
-    assert withheld_text(out["QLTT"]) == ["1 item from CA withheld"]
+    assert out["QLTT"]["withheld_count"] == 1 and out["QLTT"]["withheld"] == []
+    assert withheld_text(out["QLTT"]["withheld_count"]) == "1 item withheld"
     assert out["QLTT"]["seller_tokens"] == ["tax:0100000002"]  # tokens of withheld evidence stay withheld
     assert out["CA"]["header"]["sharing"] == "RED" and out["QLTT"]["header"]["sharing"] == "AMBER"
 
 
-@pytest.mark.parametrize("level", ["AMBER", "AMBER_STRICT"])
-def test_amber_reaches_the_case_recipients_only(level: str) -> None:
-    assert may_see(level, "CA", "QLTT", ["QLTT", "CA"])
-    assert not may_see(level, "CA", "SYT", ["QLTT", "CA"])
-    out = copies(snapshot([item(1, "CA", level), item(2, "CA", level)], ["CA", "QLTT"]))
-    assert len(out["QLTT"]["evidence"]) == 2 and out["QLTT"]["withheld"] == []
+def test_amber_reaches_the_case_recipients_only() -> None:
+    amber = {"agency": "CA", "sharing": "AMBER"}
+    assert may_see("QLTT", amber, ["QLTT", "CA"])
+    assert not may_see("SYT", amber, ["QLTT", "CA"])
+    out = copies(snapshot([item(1, "CA", "AMBER"), item(2, "CA", "AMBER")], ["CA", "QLTT"]))
+    assert len(out["QLTT"]["evidence"]) == 2 and out["QLTT"]["withheld_count"] == 0
+
+
+def test_amber_strict_stays_with_the_issuing_agency() -> None:
+    strict = item(1, "CA", "AMBER_STRICT")
+    out = copies(snapshot([strict, item(2, "QLTT", "GREEN")], ["BCD389", "CA", "QLTT", "SYT"]))
+    for agency in ("QLTT", "SYT"):
+        assert strict.event_id not in visible_ids(out[agency])
+        assert out[agency]["withheld_count"] == 1
+        assert "tax:0100000001" not in out[agency]["seller_tokens"]
+    assert strict.event_id in visible_ids(out["CA"]) and strict.event_id in visible_ids(out["BCD389"])
 
 
 @pytest.mark.parametrize("level", ["GREEN", "CLEAR"])
 def test_green_and_clear_reach_every_agency(level: str) -> None:
-    assert may_see(level, "CA", "SYT", ["CA"])
-    assert may_see(level, "CA", "HQ", [])
+    assert may_see("SYT", {"agency": "CA", "sharing": level}, ["CA"])
+    assert may_see("HQ", {"agency": "CA", "sharing": level}, [])
 
 
 def test_unknown_level_fails_closed() -> None:
-    assert not may_see("PURPLE", "CA", "QLTT", ["QLTT"])
+    assert not may_see("QLTT", {"agency": "CA", "sharing": "PURPLE"}, ["QLTT"])
 
 
-def test_withheld_counts_are_per_agency() -> None:
+def test_withheld_is_one_count_that_names_no_agency() -> None:
     ev = [item(1, "CA", "RED"), item(2, "CA", "RED"), item(3, "THUE", "RED"), item(4, "QLTT", "GREEN")]
     out = copies(snapshot(ev, ["CA", "QLTT", "THUE"]))
-    assert out["QLTT"]["withheld"] == [{"agency": "CA", "count": 2}, {"agency": "THUE", "count": 1}]
-    assert withheld_text(out["QLTT"]) == ["2 items from CA withheld", "1 item from THUE withheld"]
-    assert out["CA"]["withheld"] == [{"agency": "THUE", "count": 1}]
-    assert out[AUDIENCE_ALL]["withheld"] == []
+    assert out["QLTT"]["withheld_count"] == 3 and out["QLTT"]["withheld"] == []
+    assert withheld_text(out["QLTT"]["withheld_count"]) == "3 items withheld"
+    assert out["CA"]["withheld_count"] == 1
+    assert out[AUDIENCE_ALL]["withheld_count"] == 0
+    assert "THUE" not in str({k: v for k, v in out["QLTT"].items() if k != "recipients"})
+
+
+def test_each_evidence_item_names_the_identifiers_it_brought() -> None:
+    out = copies(snapshot([item(1, "CA", "RED"), item(2, "QLTT", "GREEN")], ["CA", "QLTT"]))
+    assert [(e["seller_tokens"], e["seller_name"]) for e in out[AUDIENCE_ALL]["evidence"]] == [
+        (["tax:0100000001"], "Shop CA"),
+        (["tax:0100000002"], "Shop QLTT"),
+    ]
+    assert out["QLTT"]["seller_name"] == "Shop QLTT" and out[AUDIENCE_ALL]["seller_name"] == "Shop QLTT"
 
 
 def test_alert_ids_and_times_are_deterministic() -> None:
@@ -116,7 +137,7 @@ def test_alert_record_encodes_with_the_contract() -> None:
     record = route(snapshot([item(1, "CA", "RED")], ["CA", "QLTT"]), "38")[2].record
     data = codec.encode(record, "JointCaseAlert")
     _, decoded = codec.decode(data)
-    assert decoded["case_id"] == "JC-abc" and decoded["withheld"] == [{"agency": "CA", "count": 1}]
+    assert decoded["case_id"] == "JC-abc" and decoded["withheld_count"] == 1
 
 
 @given(st.text(max_size=40), st.integers(min_value=1, max_value=10**6), st.text(max_size=12))

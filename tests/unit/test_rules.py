@@ -144,6 +144,26 @@ def _rule(**over: Any) -> dict[str, Any]:
         (_rule(recipients=["qltt"]), r"rule 'r-one': recipients: .*agency codes"),
         (_rule(colour="red"), r"rule 'r-one': colour: Extra inputs are not permitted"),
         (_rule(id="Bad Id"), r"rule 'Bad Id': id: String should match pattern"),
+        (
+            _rule(match=[{"event_types": ["inspection"], "outcomes": ["FOUND"]}]),
+            r"rule 'r-one': match.0.outcomes: .*unknown InspectionOutcome \['FOUND'\]",
+        ),
+        (
+            _rule(match=[{"event_types": ["violation"], "outcomes": ["VIOLATION_FOUND"]}]),
+            r"rule 'r-one': match.0: .*outcomes filters \['inspection'\] events, but this clause",
+        ),
+        (
+            _rule(match=[{"event_types": ["tax-anomaly"], "categories": ["COUNTERFEIT"]}]),
+            r"rule 'r-one': match.0: .*categories filters \['complaint', 'violation'\] events",
+        ),
+        (
+            _rule(match=[{"event_types": ["violation"], "platforms": ["ETSY"]}]),
+            r"rule 'r-one': match.0.platforms: .*unknown Platform \['ETSY'\]",
+        ),
+        (
+            _rule(match=[{"event_types": ["violation"], "legal_documents": ["  "]}]),
+            r"rule 'r-one': match.0.legal_documents: .*a legal document must be named",
+        ),
     ],
 )
 def test_malformed_rule_names_the_rule_and_the_problem(rule: dict[str, Any], message: str) -> None:
@@ -160,3 +180,53 @@ def test_duplicate_ids_and_bad_yaml_fail(tmp_path: Path) -> None:
         load_rules(path)
     with pytest.raises(RulesError, match="cannot read rules file"):
         load_rules(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [("VIOLATION_FOUND", True), ("REFERRED", False), ("NO_VIOLATION", False), ("ONGOING", False)],
+)
+def test_an_inspection_that_found_a_violation_counts_as_one(outcome: str, expected: bool) -> None:
+    v = ev("violation", "CA", 0, categories=["LABELLING"])
+    i = ev("inspection", "QLTT", 30, outcome=outcome)
+    assert fires("multi-agency-violations-90d", [v, i]) is expected
+    assert fires("multi-agency-violations-90d", [i, v]) is expected
+    food = ev("inspection", "QLTT", 1, outcome=outcome, product_categories=["FOOD"])
+    assert fires("health-products-violation", [food]) is expected
+    closed = T0 + 2 * DAY_MS
+    later = ev("inspection", "SCT", 3, outcome=outcome)
+    assert fires("repeat-offender", [later], closed_at=closed) is expected
+
+
+def test_an_inspection_finding_is_not_a_counterfeit_violation() -> None:
+    i = ev("inspection", "QLTT", 0, outcome="VIOLATION_FOUND")
+    assert not fires("counterfeit-tax-180d", [i, ev("tax-anomaly", "THUE", 10)])
+
+
+def _one_clause(**clause: Any) -> Any:
+    return parse_rules({"rules": [_rule(match=[clause])]}).rules[0]
+
+
+def test_filters_apply_to_the_event_types_that_carry_the_field() -> None:
+    rule = _one_clause(event_types=["violation", "inspection"], outcomes=["VIOLATION_FOUND", "REFERRED"])
+    assert rule.could_fire_with(ev("violation", "QLTT", 0))  # a violation has no outcome to filter
+    assert rule.could_fire_with(ev("inspection", "QLTT", 0, outcome="REFERRED"))
+    assert not rule.could_fire_with(ev("inspection", "QLTT", 0, outcome="NO_VIOLATION"))
+    assert not rule.could_fire_with(ev("complaint", "QLTT", 0))
+
+
+def test_platform_and_legal_document_filters() -> None:
+    rule = _one_clause(
+        event_types=["violation", "inspection"],
+        platforms=["SHOPEE", "TIKTOK_SHOP"],
+        legal_documents=["Nghị định 98/2020/NĐ-CP"],
+    )
+    basis = "  nghị định 98/2020/nđ-cp "  # as an officer may type it: case and spacing do not matter
+    assert rule.could_fire_with(ev("violation", "QLTT", 0, platforms=["SHOPEE"], legal_document=basis))
+    decomposed = "Nghi\u0323 \u0111i\u0323nh 98/2020/N\u0110-CP"  # NFD input compares equal to NFC
+    assert rule.could_fire_with(ev("violation", "QLTT", 0, platforms=["SHOPEE"], legal_document=decomposed))
+    assert not rule.could_fire_with(ev("violation", "QLTT", 0, platforms=["LAZADA"], legal_document=basis))
+    assert not rule.could_fire_with(ev("violation", "QLTT", 0, platforms=["SHOPEE"], legal_document=None))
+    assert not rule.could_fire_with(
+        ev("inspection", "QLTT", 0, platforms=["TIKTOK_SHOP"], legal_document="Luật Thương mại 2005")
+    )

@@ -267,7 +267,7 @@ def test_payment_blocks_pending_overdue_and_bank_status(store: st.Store) -> None
     with store.session() as s:
         assert st.block_counts(s, STEERING, now=T0 + timedelta(hours=1), sla=timedelta(hours=24)) == (1, 0)
         assert st.block_counts(s, STEERING, now=T0 + timedelta(hours=30), sla=timedelta(hours=24)) == (1, 1)
-        block = s.get(st.PaymentBlock, req_id)
+        block = s.get(st.PaymentBlock, ("QLTT", req_id))
         assert block is not None and block.targets[0]["account"].endswith("4567")
         assert "0011001234567" not in repr(block.targets)
     status = {
@@ -295,11 +295,11 @@ def test_payment_blocks_pending_overdue_and_bank_status(store: st.Store) -> None
     assert store.apply("PaymentBlockStatusChanged", received)  # late, lower sequence: history only
     assert not store.apply("PaymentBlockStatusChanged", status)
     with store.session() as s:
-        block = s.get(st.PaymentBlock, req_id)
+        block = s.get(st.PaymentBlock, ("QLTT", req_id))
         assert block is not None and block.status == "EXECUTED" and block.targets[0]["status"] == "EXECUTED"
         assert st.block_counts(s, STEERING, now=T0 + timedelta(hours=30), sla=timedelta(hours=24)) == (0, 0)
         detail = st.case_detail(s, STEERING, "JC-7")
-        assert detail is not None and [h.sequence for h in detail.block_history[req_id]] == [1, 2]
+        assert detail is not None and [h.sequence for h in detail.block_history[("QLTT", req_id)]] == [1, 2]
         assert s.query(st.AgencyEvent).count() == 1
 
 
@@ -347,10 +347,98 @@ def test_bank_sla_runs_from_the_banks_receipt(store: st.Store) -> None:
     }
     store.apply("PaymentBlockStatusChanged", received)
     with store.session() as s:
-        block = s.get(st.PaymentBlock, req_id)
+        block = s.get(st.PaymentBlock, ("CA", req_id))
         assert block is not None
         block.requested_at = T0  # the request itself was made 29 h before the bank saw it
     with store.session() as s:
         sla = timedelta(hours=24)
         assert st.block_counts(s, STEERING, now=T0 + timedelta(hours=30), sla=sla) == (1, 0)
         assert st.block_counts(s, STEERING, now=T0 + timedelta(hours=54), sla=sla) == (1, 1)
+
+
+def block_request(agency: str, request_id: str, account: str) -> dict[str, Any]:
+    return {
+        "header": header(agency, T0),
+        "seller": {},
+        "request_id": request_id,
+        "action": "BLOCK",
+        "lifts_request_id": None,
+        "targets": [
+            {
+                "target_id": "1",
+                "kind": "BANK_ACCOUNT",
+                "bin": "970436",
+                "wallet_provider": None,
+                "account_number": account,
+                "account_name": None,
+            }
+        ],
+        "scope": "ALL_OUTGOING",
+        "amount_limit_vnd": None,
+        "reason": "r",
+        "legal_basis": {"legal_document": "NĐ 98/2020", "decision_number": "12/QĐ"},
+        "valid_from": T0,
+        "valid_until": T0 + timedelta(days=30),
+        "requested_by": "x",
+        "case_id": "JC-7",
+        "signing_key_id": "",
+        "signature": b"",
+    }
+
+
+def test_the_same_id_from_two_agencies_is_kept_for_both(store: st.Store) -> None:
+    """QLTT posts id S, CA posts another event with id S: the dashboard keeps both, everywhere
+    (agency events, a case's evidence, case actions, payment blocks and their bank statuses)."""
+    shared = str(uuid.uuid4())
+    for agency in ("QLTT", "CA"):
+        inspection = {
+            "header": {**header(agency, T0), "event_id": shared},
+            "seller": {},
+            "outcome": "VIOLATION",
+        }
+        assert store.apply("InspectionRecorded", inspection)
+    first = {**evidence("QLTT", "violation", T0), "event_id": shared}
+    second = {**evidence("CA", "inspection", T0), "event_id": shared}
+    assert store.apply(
+        "JointCaseAlert", alert("JC-7", 1, ev=[first, second], recipients=("BCD389", "QLTT", "CA"))
+    )
+    for agency in ("QLTT", "CA"):
+        action = case_update("JC-7", "ADD_NOTE", T0, note=f"note by {agency}")
+        action["header"] = {**header(agency, T0), "event_id": shared}
+        action["actor_agency"] = agency
+        assert store.apply("CaseUpdated", action)
+    assert store.apply("PaymentBlockRequested", block_request("QLTT", shared, "0011001234567"))
+    assert store.apply("PaymentBlockRequested", block_request("CA", shared, "0022002345678"))
+    for agency in ("QLTT", "CA"):
+        status = {
+            "header": header("NHNN", T0 + timedelta(hours=1)),
+            "request_id": shared,
+            "requesting_agency": agency,
+            "status": "RECEIVED" if agency == "QLTT" else "REJECTED",
+            "sequence": 1,
+            "targets": [],
+            "reason_code": None,
+            "reason_text": None,
+            "officer": None,
+            "bank_branch": "NHNN-KV10",
+            "case_id": "JC-7",
+            "signing_key_id": "k",
+            "signature": b"s",
+        }
+        assert store.apply("PaymentBlockStatusChanged", status)
+    with store.session() as s:
+        events = s.query(st.AgencyEvent).filter(st.AgencyEvent.event_id == shared).all()
+        assert sorted(e.agency for e in events) == ["CA", "QLTT"]
+        detail = st.case_detail(s, STEERING, "JC-7")
+        assert detail is not None
+        assert sorted((e.agency, e.event_type) for e in detail.evidence) == [
+            ("CA", "inspection"),
+            ("QLTT", "violation"),
+        ]
+        assert sorted(a.note or "" for a in detail.actions) == ["note by CA", "note by QLTT"]
+        blocks = {b.requesting_agency: b for b in detail.blocks}
+        assert blocks["QLTT"].targets[0]["account"].endswith("4567")
+        assert blocks["CA"].targets[0]["account"].endswith("5678")
+        assert (blocks["QLTT"].status, blocks["CA"].status) == ("RECEIVED", "REJECTED")
+        assert [h.status for h in detail.block_history[("CA", shared)]] == ["REJECTED"]
+    assert not store.apply("InspectionRecorded", inspection)  # CA's own repeat: a duplicate

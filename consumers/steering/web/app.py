@@ -393,7 +393,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
                 if not allowed:
                     return False, None, False
                 detail = st.case_detail(s, viewer, case_id)
-                done_seen = bool(done) and s.get(st.CaseActionRow, done) is not None
+                done_seen = bool(done) and s.get(st.CaseActionRow, (user.agency, done)) is not None
                 return True, detail, done_seen
 
         allowed, detail, done_seen = await run_in_threadpool(load)
@@ -409,7 +409,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
                 "b": b,
                 "pending": st.block_is_pending(b),
                 "overdue": st.block_is_overdue(b, now=now, sla=ctx.store.sla),
-                "history": detail.block_history.get(b.request_id, []),
+                "history": detail.block_history.get((b.requesting_agency, b.request_id), []),
             }
             for b in detail.blocks
         ]
@@ -460,7 +460,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             )
         except ActionError as exc:
             raise HTTPException(400, str(exc)) from None
-        await _wait_for_action(ctx.store, event_id, timeout_s=4.0)
+        await _wait_for_action(ctx.store, user.agency, event_id, timeout_s=4.0)
         return RedirectResponse(f"/cases/{case_id}?done={event_id}#history", status_code=303)
 
     @app.get("/reports", response_class=HTMLResponse)
@@ -547,12 +547,12 @@ def _can_view(store: st.Store, viewer: st.Viewer, case_id: str) -> bool:
         return st.can_view_case(s, viewer, case_id) and s.get(st.Case, case_id) is not None
 
 
-async def _wait_for_action(store: st.Store, event_id: str, *, timeout_s: float) -> bool:
-    """Wait until the published action has come back from the topic into the store."""
+async def _wait_for_action(store: st.Store, agency: str, event_id: str, *, timeout_s: float) -> bool:
+    """Wait until the published action (header.agency ``agency``) is back from the topic in the store."""
 
     def seen() -> bool:
         with store.session() as s:
-            return s.get(st.CaseActionRow, event_id) is not None
+            return s.get(st.CaseActionRow, (agency, event_id)) is not None
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

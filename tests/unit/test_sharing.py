@@ -1,0 +1,144 @@
+"""The one sharing rule (schemas.sharing) and what routing and the forwarder make of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from consumers.forwarder.forwarder import agency_payload
+from processors.alert_writer import AlertWriter
+from processors.cases import Correlator
+from processors.events import EventSummary
+from processors.identity import IdentityResolver
+from processors.pipeline import CorrelationPipeline
+from processors.routing import route
+from processors.rules import load_rules
+from schemas import codec
+from schemas.sharing import SHARING_LEVELS, may_see, visible_alert, withheld_text
+
+T0 = 1_767_225_600_000
+DAY = 86_400_000
+AGENCIES = ("QLTT", "CA", "THUE", "SYT")
+
+# What TLP 2.0 lets each viewer see of an item published by CA, in a case routed to CA and QLTT.
+EXPECTED = {
+    #                CA     QLTT   SYT (not a recipient)  BCD389  ALL
+    "CLEAR": (True, True, True, True, True),
+    "GREEN": (True, True, True, True, True),
+    "AMBER": (True, True, False, True, True),
+    "AMBER_STRICT": (True, False, False, True, True),
+    "RED": (True, False, False, True, True),
+    "PURPLE": (True, False, False, True, True),  # unknown: fail closed
+}
+
+
+@pytest.mark.parametrize("level", [*SHARING_LEVELS, "PURPLE"])
+def test_may_see_follows_tlp_2_0(level: str) -> None:
+    item = {"agency": "CA", "sharing": level}
+    seen = tuple(may_see(viewer, item, ["CA", "QLTT"]) for viewer in ("CA", "QLTT", "SYT", "BCD389", "ALL"))
+    assert seen == EXPECTED[level]
+
+
+def _pipeline() -> CorrelationPipeline:
+    maps: dict[str, dict[str, Any]] = {n: {} for n in ("root", "parent", "neighbours", "hot", "memo")}
+    resolver = IdentityResolver(
+        maps["root"], maps["parent"], maps["neighbours"], maps["hot"], maps["memo"], namespace="t"
+    )
+    return CorrelationPipeline(resolver, Correlator(load_rules()), {})
+
+
+POLICE_TOKENS = ["nid:038190012345", "bank:970436:0011001234567", "web:halinh-sale.vn", "phone:+84912345678"]
+
+
+def police_and_market_surveillance(police_level: str) -> list[EventSummary]:
+    """QLTT finds counterfeit cosmetics (GREEN); the police's own violation names the seller's
+    national ID, bank account and website at ``police_level``; one phone joins them."""
+    return [
+        EventSummary(
+            event_id="00000000-0000-4000-8000-000000000001",
+            event_type="violation",
+            agency="QLTT",
+            occurred_at=T0,
+            recorded_at=T0,
+            sharing="GREEN",
+            commune_code="38001",
+            seller_name="Hà Linh Cosmetics",
+            tokens=["phone:+84912345678", "shop:shopee:halinh.cosmetics"],
+            categories=["COUNTERFEIT"],
+            product_categories=["COSMETICS"],
+            summary="Violation [COUNTERFEIT] on COSMETICS: fake serum",
+        ),
+        EventSummary(
+            event_id="00000000-0000-4000-8000-000000000002",
+            event_type="violation",
+            agency="CA",
+            occurred_at=T0 + DAY,
+            recorded_at=T0 + DAY,
+            sharing=police_level,
+            commune_code="38123",
+            seller_name="Nguyễn Thị Hà Linh",
+            tokens=POLICE_TOKENS,
+            categories=["COUNTERFEIT"],
+            product_categories=["COSMETICS"],
+            summary="Violation [COUNTERFEIT]: police file 77/CSKT, accomplice network",
+        ),
+    ]
+
+
+def routed_on_the_wire(events: list[EventSummary]) -> dict[str, dict[str, Any]]:
+    """The last version's copies as consumers decode them from the topics, by topic."""
+    pipeline = _pipeline()
+    snapshots = [snap for e in events for snap in pipeline.event(e).alerts]
+    writer = AlertWriter()
+    copies = route(snapshots[-1], "38")
+    encoded = writer.encode_copies([c.record for c in copies])
+    return {
+        c.topic: codec.decode_message(value, headers).record
+        for c, (value, headers) in zip(copies, encoded, strict=True)
+    }
+
+
+def test_amber_strict_police_evidence_is_not_routed_to_other_agencies() -> None:
+    """Issue 16: alerts.qltt.v1 and alerts.syt.v1 carried the police's AMBER+STRICT item."""
+    topics = routed_on_the_wire(police_and_market_surveillance("AMBER_STRICT"))
+    assert {"alerts.qltt.v1", "alerts.syt.v1", "alerts.ca.v1", "alerts.all.v1"} <= set(topics)
+    for topic in ("alerts.qltt.v1", "alerts.syt.v1"):
+        text = repr(topics[topic])
+        assert [e["agency"] for e in topics[topic]["evidence"]] == ["QLTT"], topic
+        assert "77/CSKT" not in text and "Nguyễn Thị Hà Linh" not in text and "38123" not in text
+        for token in POLICE_TOKENS[:3]:
+            assert token not in text, (topic, token)
+        assert topics[topic]["withheld_count"] == 1 and topics[topic]["withheld"] == []
+        assert withheld_text(topics[topic]["withheld_count"]) == "1 item withheld"
+        assert "phone:+84912345678" in topics[topic]["seller_tokens"]  # QLTT brought it too
+    assert [e["agency"] for e in topics["alerts.ca.v1"]["evidence"]] == ["QLTT", "CA"]
+    assert set(POLICE_TOKENS) <= set(topics["alerts.all.v1"]["seller_tokens"])
+
+
+def test_visible_alert_is_idempotent_and_fails_closed_on_unattributed_identifiers() -> None:
+    full = routed_on_the_wire(police_and_market_surveillance("RED"))["alerts.all.v1"]
+    once = visible_alert(full, "QLTT")
+    assert visible_alert(once, "QLTT") == once
+    assert once["withheld_count"] == 1 and once["seller_name"] == "Hà Linh Cosmetics"
+    # a v1 record does not say which item brought which identifier: none reach an agency
+    v1_like = {
+        **full,
+        "evidence": [{**e, "seller_tokens": [], "seller_name": None} for e in full["evidence"]],
+    }
+    assert visible_alert(v1_like, "QLTT")["seller_tokens"] == []
+    assert visible_alert(v1_like, "BCD389")["seller_tokens"] == full["seller_tokens"]
+
+
+def test_the_forwarder_filters_an_alert_again_before_it_leaves_the_bus() -> None:
+    """A full copy that reached an agency topic by mistake still delivers only what QLTT may see."""
+    pipeline = _pipeline()
+    events = police_and_market_surveillance("RED")
+    snapshot = [s for e in events for s in pipeline.event(e).alerts][-1]
+    full = route(snapshot, "38")[0]
+    assert full.audience == "ALL"
+    value = AlertWriter().encode(full.record)
+    payload = agency_payload(codec.decode_message(value), "QLTT")
+    text = repr(payload)
+    assert "77/CSKT" not in text and not any(t in text for t in POLICE_TOKENS[:3])
+    assert payload["data"]["withheld_count"] == 1 and payload["data"]["audience"] == "QLTT"

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit install clean browser-deps bench
+.PHONY: demo test lint typecheck unit install clean browser-deps postgres-deps kafka-deps bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,9 +28,17 @@ typecheck: $(STAMP)
 browser-deps: $(STAMP)
 	bash scripts/install-browser.sh
 
+# PostgreSQL on 127.0.0.1:5432 (installed and started when none answers there).
+postgres-deps:
+	bash scripts/install-postgres.sh
+
+# Java, Maven and Apache Kafka's jars for the local 3-node cluster of the `kafka` tests.
+kafka-deps: $(STAMP)
+	bash scripts/install-kafka.sh
+
 # Every check: lint, types, then all tests (unit, integration against the
-# embedded broker and PostgreSQL, end-to-end, browser).
-test: $(STAMP) browser-deps lint typecheck
+# embedded broker and PostgreSQL, end-to-end, browser, the local Kafka cluster).
+test: $(STAMP) browser-deps postgres-deps kafka-deps lint typecheck
 	$(BIN)/pytest -q -ra
 
 unit: $(STAMP)

@@ -24,7 +24,6 @@ from typing import IO, Self
 from kafka.errors import KafkaError
 
 from agencybus.kafka_admin import AdminClient
-from agencybus.settings import Settings
 
 STOP_GRACE_S = 5.0
 DEFAULT_START_TIMEOUT_S = 20.0
@@ -234,22 +233,3 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-TANSU_CLUSTER_ID_PREFIX = "tansu"  # Tansu 0.6 names its cluster "tansu_cluster" unless told otherwise
-
-
-def broker_is_tansu(settings: Settings) -> bool:
-    """Whether the bootstrap servers are a Tansu broker (the embedded one), from its cluster id.
-
-    Workarounds that only Tansu needs are applied where this says so (DESIGN: broker
-    differences are explicit).
-    """
-    from agencybus.kafka import make_admin
-
-    admin = make_admin(settings)
-    try:
-        cluster = admin.describe_cluster()
-    finally:
-        admin.close()
-    return str(cluster.get("cluster_id") or "").startswith(TANSU_CLUSTER_ID_PREFIX)

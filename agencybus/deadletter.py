@@ -26,7 +26,7 @@ from prometheus_client import Counter
 
 from agencybus.kafka import client_config, make_consumer, make_producer
 from agencybus.logging import get_logger, mask_text
-from agencybus.offsets import end_offsets
+from agencybus.offsets import end_offsets, ends_probe
 from agencybus.settings import Settings
 from schemas.topics import dead_letter_topic
 
@@ -247,7 +247,7 @@ def dlq_counts(settings: Settings, dlq_topics: Sequence[str]) -> dict[str, int]:
             if not ids:
                 continue
             tps = [TopicPartition(topic, p) for p in ids]
-            ends = end_offsets(consumer, tps, partial(_plain_consumer, settings))
+            ends = end_offsets(consumer, tps, ends_probe(settings, partial(_plain_consumer, settings)))
             starts = consumer.beginning_offsets(tps)
             counts[topic] = sum(ends[tp] - starts[tp] for tp in tps)
         return counts
@@ -261,7 +261,7 @@ def read_dead_letters(settings: Settings, topic: str, timeout_s: float = 10.0) -
     consumer = _plain_consumer(settings)
     try:
         tps = _partitions(consumer, dlq)
-        ends = end_offsets(consumer, tps, partial(_plain_consumer, settings))
+        ends = end_offsets(consumer, tps, ends_probe(settings, partial(_plain_consumer, settings)))
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         remaining = {tp for tp in tps if ends[tp] > consumer.position(tp)}
@@ -290,7 +290,7 @@ def read_dead_letter(settings: Settings, topic: str, partition: int, offset: int
         if tp not in _partitions(consumer, dlq):
             raise DeadLetterError(f"{dlq} has no partition {partition}")
         start = consumer.beginning_offsets([tp])[tp]
-        end = end_offsets(consumer, [tp], partial(_plain_consumer, settings))[tp]
+        end = end_offsets(consumer, [tp], ends_probe(settings, partial(_plain_consumer, settings)))[tp]
         if not start <= offset < end:
             raise DeadLetterError(
                 f"{dlq} partition {partition} holds offsets {start}..{end - 1}, not {offset}"

@@ -5,6 +5,8 @@ batch + 1, so a partition whose last batch holds several records looks shorter t
 the high watermark in a Fetch response is right. Kafka gives the same value both ways. Code
 that reads "up to the end" (dead letters, the hot-token changelog, the bank relay's
 recovery, faust's table recovery) takes the end from here, so it does not stop early.
+On Apache Kafka (``broker_kind=kafka``) ``ends_probe`` gives no probe and the reported ends
+are used as they are: the extra fetch is only paid where the broker needs it.
 """
 
 from __future__ import annotations
@@ -16,23 +18,33 @@ from typing import Any
 import structlog
 from kafka import KafkaConsumer, TopicPartition
 
+from agencybus.settings import Settings
+
 log = structlog.get_logger("agencybus.offsets")
 
 PROBE_TIMEOUT_S = 10.0
 
+ConsumerFactory = Callable[[], KafkaConsumer]
+
+
+def ends_probe(settings: Settings, new_consumer: ConsumerFactory) -> ConsumerFactory | None:
+    """``new_consumer`` where the broker misreports ends (the embedded one), None on Apache Kafka."""
+    return new_consumer if settings.broker_kind == "embedded" else None
+
 
 def fetched_ends(
-    reported: Mapping[Any, int | None], new_consumer: Callable[[], KafkaConsumer]
+    reported: Mapping[Any, int | None], new_consumer: ConsumerFactory | None
 ) -> dict[Any, int | None]:
     """``reported`` ends raised to the fetch high watermark where that is larger.
 
     Keys are anything with ``topic`` and ``partition`` (kafka-python's or faust's TP). Each
     non-empty partition is fetched from its reported end - 1 (inside the last batch) by a
-    consumer of its own from ``new_consumer``, closed afterwards.
+    consumer of its own from ``new_consumer``, closed afterwards. Without ``new_consumer``
+    (see ``ends_probe``) the reported ends are returned unchanged.
     """
     probe = {tp: end for tp, end in reported.items() if end is not None and end > 0}
     ends: dict[Any, int | None] = dict(reported)
-    if not probe:
+    if not probe or new_consumer is None:
         return ends
     consumer = new_consumer()
     try:
@@ -57,11 +69,11 @@ def fetched_ends(
 
 
 def end_offsets(
-    consumer: KafkaConsumer, partitions: Iterable[TopicPartition], new_consumer: Callable[[], KafkaConsumer]
+    consumer: KafkaConsumer, partitions: Iterable[TopicPartition], new_consumer: ConsumerFactory | None
 ) -> dict[TopicPartition, int]:
     """``consumer.end_offsets`` made right on Tansu (see the module doc); ``consumer`` is not moved."""
     reported: dict[TopicPartition, int] = consumer.end_offsets(list(partitions))
     return {tp: int(end or 0) for tp, end in fetched_ends(reported, new_consumer).items()}
 
 
-__all__ = ["end_offsets", "fetched_ends"]
+__all__ = ["end_offsets", "ends_probe", "fetched_ends"]

@@ -6,6 +6,10 @@ and a bad value fails at start with the variable's name and the reason.
 
 from __future__ import annotations
 
+import difflib
+import os
+import sys
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -72,7 +76,7 @@ class Settings(BaseSettings):
 
     # --- Logs and metrics ----------------------------------------------------
     log_format: Literal["auto", "json", "console"] = Field(
-        "auto", description="auto: console on a terminal, JSON otherwise"
+        "auto", description="Log format: auto (console on a terminal, JSON otherwise), json or console"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged")
     metrics_port: int = Field(0, ge=0, le=65535, description="Port for /metrics; 0 disables the endpoint")
@@ -201,7 +205,20 @@ class Settings(BaseSettings):
 
     @cached_property
     def resolved_keys_dir(self) -> Path:
-        return self.keys_dir or self.data_dir / "keys"
+        return self.keys_dir or self.data_dir / UNSET_PATHS["keys_dir"]
+
+    def kafka_env(self) -> dict[str, str]:
+        """The AGENCYBUS_* variables of this broker connection, for a child process (holds the password)."""
+        names = ["broker_kind", "bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username"]
+        names += ["sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "replication_factor"]
+        env = {}
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is not None:
+                env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+        return env
 
     def sqlite_url(self, name: str) -> str:
         """Database URL for the consumer store ``name`` (SQLite under data_dir unless database_url is set)."""
@@ -210,8 +227,73 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / f'{name}.db').resolve()}"
 
 
+# What an unset optional setting means, so `config show` never prints a blank: a file under data_dir...
+UNSET_PATHS: dict[str, str] = {
+    "keys_dir": "keys",
+    "gateway_keys_file": "gateway-keys.yaml",
+    "bank_users_file": "bank-users.yaml",
+    "dashboard_users_file": "dashboard-users.yaml",
+}
+# ... or a sentence (``{data_dir}`` is filled in).
+UNSET_MEANS: dict[str, str] = {
+    "sasl_username": "no SASL login (PLAINTEXT or mutual TLS)",
+    "sasl_password": "no SASL password",
+    "ssl_cafile": "the system's CA bundle",
+    "ssl_certfile": "no client certificate",
+    "ssl_keyfile": "no client private key",
+    "database_url": "one SQLite file per store under {data_dir}",
+    "communes_file": "the shipped sample schemas/reference/communes_sample_38.csv",
+    "agencies_file": "the shipped schemas/reference/agencies.yaml",
+    "rules_path": "the shipped processors/rules.yaml",
+    "warninglist_path": "the shipped processors/warninglist.yaml",
+    "identity_hmac_secret": "identity tokens are kept unhashed in processor state",
+    "bank_webhook_url": "none (needed only with AGENCYBUS_BANK_SINK=webhook)",
+    "session_secret": "generated once under {data_dir}",
+}
+
+# AGENCYBUS_* variables that are not settings of this object but are read elsewhere: the Kafka
+# cluster's compose file (deploy/kafka/compose.yaml) and the gateway examples' shell variable.
+OTHER_VARIABLES = frozenset({"AGENCYBUS_KAFKA_HOST", "AGENCYBUS_KAFKA_CLUSTER_ID", "AGENCYBUS_KEY"})
+
+
+def variable_names() -> list[str]:
+    return [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``AGENCYBUS_*`` variables that set nothing (a typo is silently ignored otherwise), each with
+    the closest setting's name, if one is close."""
+    known = variable_names()
+    found = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known and name not in OTHER_VARIABLES:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            found.append((name, close[0] if close else None))
+    return found
+
+
+def unknown_variable_warnings(environ: Mapping[str, str]) -> list[str]:
+    return [
+        f"warning: {name} is not an AgencyBus setting and is ignored"
+        + (f"; did you mean {close}?" if close else " (`agencybus config show` lists the settings)")
+        for name, close in unknown_variables(environ)
+    ]
+
+
+_warned: set[str] = set()
+
+
+def warn_unknown_variables() -> None:
+    """Print the warnings above on stderr, each once per process (every verb loads the settings)."""
+    for line in unknown_variable_warnings(os.environ):
+        if line not in _warned:
+            _warned.add(line)
+            print(line, file=sys.stderr)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; a bad value raises SettingsError naming the variable."""
+    warn_unknown_variables()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

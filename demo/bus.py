@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -262,6 +263,55 @@ def _role_env(
     return env
 
 
+# What another terminal exports to use the CLI against this demo, per hat it wears: the bank
+# officer (`agencybus bank ...` on the service's own ledger) or an agency (`publish`, `subscribe`).
+CLI_ROLES = {
+    "bank": ("the bank officer", "agencybus bank pending, show, execute …"),
+    "agency": ("an agency", "agencybus publish, subscribe"),
+}
+
+
+def cli_environments(settings: Settings, bootstrap: str, demo_dir: Path) -> dict[str, dict[str, str]]:
+    """The ``AGENCYBUS_*`` values another terminal needs, per CLI role: the broker, the demo's keys
+    (the bank's replies must be signed with the key the dashboard trusts), the province and branch
+    the roles run with, and a data directory (the bank's is the running service's: its ledger)."""
+    common = {
+        f"{ENV_PREFIX}BOOTSTRAP_SERVERS": bootstrap,
+        f"{ENV_PREFIX}KEYS_DIR": str(demo_dir / "keys"),
+        f"{ENV_PREFIX}PROVINCE_CODE": settings.province_code,
+        f"{ENV_PREFIX}BANK_BRANCH": settings.bank_branch,
+    }
+    return {role: {**common, f"{ENV_PREFIX}DATA_DIR": str(demo_dir / role)} for role in CLI_ROLES}
+
+
+def export_line(env: dict[str, str]) -> str:
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+
+
+def write_env_files(environments: dict[str, dict[str, str]], demo_dir: Path) -> dict[str, Path]:
+    """``<demo>/bank.env`` and ``<demo>/agency.env``: ``source`` one in another terminal."""
+    files = {}
+    for role, env in environments.items():
+        path = demo_dir / f"{role}.env"
+        who, verbs = CLI_ROLES[role]
+        lines = [
+            f"# agencybus demo: the CLI as {who} ({verbs})",
+            *(f"export {k}={shlex.quote(v)}" for k, v in env.items()),
+        ]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        files[role] = path
+    return files
+
+
+def cli_instructions(environments: dict[str, dict[str, str]], files: dict[str, Path]) -> list[str]:
+    """What the demo prints so `agencybus publish`, `bank …` and `subscribe` reach it."""
+    lines = ["to use the CLI against this demo from another terminal, paste one of:"]
+    for role, env in environments.items():
+        who, verbs = CLI_ROLES[role]
+        lines += [f"  # as {who} ({verbs}), or `source {files[role]}`", f"  {export_line(env)}"]
+    return lines
+
+
 def _port_or_free(preferred: int) -> int:
     """The configured port if it is free now, else any free one (a second demo must not collide)."""
     import socket
@@ -460,6 +510,9 @@ def run_bus(
             where = "bank page" if agency == settings.bank_branch else "dashboard"
             bank_url = f" (http://127.0.0.1:{bank_port}/)" if where == "bank page" else ""
             out(f"  {where:<9} login {username:<14} password {password:<14} ({agency}){bank_url}")
+        environments = cli_environments(settings, bootstrap, demo_dir)
+        for line in cli_instructions(environments, write_env_files(environments, demo_dir)):
+            out(line)
         out(f"logs: {demo_dir / 'logs'}    stop: Ctrl-C")
         out("")
 

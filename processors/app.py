@@ -38,7 +38,6 @@ import orjson
 import structlog
 
 from agencybus import faust_adapter
-from agencybus.broker import broker_is_tansu
 from agencybus.commit_gate import CommitGate, Completion
 from agencybus.deadletter import dead_letter
 from agencybus.kafka import agency_codes, faust_settings
@@ -138,19 +137,14 @@ def group_instance_id(settings: Settings, app_id: str) -> str:
 
 
 def membership(settings: Settings, app_id: str) -> str | None:
-    """The group instance id to join with: static on Kafka, dynamic (None) on Tansu.
+    """The group instance id to join with: static on Kafka, dynamic (None) on Tansu (``broker_kind``).
 
-    Tansu 0.6 keeps a static member's old member id after a kill -9: the restarted worker's
-    JoinGroup with the same instance id is answered, but its SyncGroup is fenced, so it
-    rejoined every few seconds and never got partitions back (issue 15: "rejoined every 8 s
-    for more than 3 minutes"). With dynamic membership the dead member leaves after the
-    session timeout and the group rebalances normally.
+    On Tansu 0.6 a static member that was killed stays the group's leader: a worker started
+    in another slot became its follower and waited for an assignment that never came,
+    rejoining every 8 s for minutes (issue 15). With dynamic membership the dead member's
+    session expires (``session_timeout_ms``) and the group rebalances to the live workers.
     """
-    try:
-        tansu = broker_is_tansu(settings)
-    except Exception:  # the worker reports an unreachable broker itself, with retries
-        tansu = False
-    return None if tansu else group_instance_id(settings, app_id)
+    return None if settings.broker_kind == "embedded" else group_instance_id(settings, app_id)
 
 
 def worker_data_dir(settings: Settings) -> Path:

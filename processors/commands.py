@@ -1,4 +1,4 @@
-"""CLI verbs of the processors: ``agencybus process`` and ``agencybus identity hot-tokens``."""
+"""CLI verbs of the processors: ``agencybus process``, ``audit`` and ``identity hot-tokens``."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def process(
-    app_id: str = typer.Option(
-        "agencybus-processors", help="faust app id: consumer group and state namespace"
+    app_id: str | None = typer.Option(
+        None,
+        help="faust app id: consumer group and state namespace (default: the active namespace, "
+        "agencybus-processors until a rebuild switched it)",
     ),
     web_port: int | None = typer.Option(
         None, help="This worker's faust web port (default AGENCYBUS_PROCESSOR_WEB_PORT)"
@@ -45,18 +47,29 @@ def process(
 
     settings = _settings(processor_web_port=web_port)
     configure_logging(settings)
+    if app_id is None:
+        from processors.rebuild_cli import active_app_id
+
+        app_id = active_app_id(settings)
     try:
         app = build_app(settings, app_id, namespace)
     except (RulesError, WarninglistError) as exc:
         typer.echo(f"cannot start the processors: {exc}", err=True)
         raise typer.Exit(2) from None
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
     from agencybus.kafka import ensure_topics
     from processors.app import internal_topics
 
     try:
-        ensure_topics(settings)
+        try:
+            ensure_topics(settings)
+        except TopicAuthorizationFailedError:
+            # Kafka with ACLs: the catalog is the admin's (`agencybus topics create`), and this
+            # principal does not even see the topics it has no business with; it makes its own only.
+            typer.echo(
+                "catalog topics: created by the cluster admin (not visible to this principal)", err=True
+            )
         ensure_topics(settings, internal_topics(app_id))
     except KafkaError as exc:
         typer.echo(f"cannot start the processors: broker {settings.bootstrap_servers}: {exc}", err=True)
@@ -76,7 +89,7 @@ def read_hot_tokens(settings: Settings, app_id: str, timeout_s: float = 10.0) ->
     from kafka import KafkaConsumer, TopicPartition
 
     from agencybus.kafka import client_config, make_consumer
-    from agencybus.offsets import end_offsets
+    from agencybus.offsets import end_offsets, ends_probe
     from processors.app import HOT_TOKENS_TABLE, changelog_topic_name
 
     topic = changelog_topic_name(app_id, HOT_TOKENS_TABLE)
@@ -88,7 +101,9 @@ def read_hot_tokens(settings: Settings, app_id: str, timeout_s: float = 10.0) ->
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        end = end_offsets(consumer, tps, partial(make_consumer, settings, group_id=None))
+        end = end_offsets(
+            consumer, tps, ends_probe(settings, partial(make_consumer, settings, group_id=None))
+        )
         hot: dict[str, dict[str, Any]] = {}
         deadline = datetime.now(UTC).timestamp() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in tps):
@@ -144,7 +159,49 @@ def hot_tokens(
         )
 
 
+def audit(
+    app_id: str = typer.Option("agencybus-processors", help="faust app id of the processors"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
+    limit: int = typer.Option(50, help="Missing records to list (all with --json)"),
+) -> None:
+    """Check the correlation stage processed every event on the agency topics; exit 1 naming any missing."""
+    from kafka.errors import KafkaError
+    from rich.console import Console
+    from rich.table import Table
+
+    from processors.audit import audit as run_audit
+
+    settings = _settings()
+    try:
+        report = run_audit(settings, app_id, progress=None if as_json else lambda s: typer.echo(s, err=True))
+    except (TimeoutError, KafkaError) as exc:
+        typer.echo(f"cannot audit {app_id} on {settings.bootstrap_servers}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        table = Table(title=f"Audit of {app_id}: agency events vs. the correlation stage")
+        for column in ("topic", "records", "correlated", "dead-lettered", "in flight", "missing"):
+            table.add_column(column, justify="left" if column == "topic" else "right")
+        for topic, row in report.to_dict()["topics"].items():
+            table.add_row(topic, *(str(row[k]) for k in ("records", "correlated", "dead_lettered",
+                                                          "in_flight", "missing")))  # fmt: skip
+        Console().print(table)
+        for m in report.missing[:limit]:
+            typer.echo(f"missing: {m.topic} partition {m.partition} offset {m.offset} event {m.event_id}")
+        if len(report.missing) > limit:
+            typer.echo(f"... and {len(report.missing) - limit} more (--json lists all)")
+        if report.ok:
+            typer.echo("nothing missing")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add this role's verb groups to the main app."""
     app.command("process")(process)
+    app.command("audit")(audit)
     app.add_typer(identity_app, name="identity")
+    from processors.rebuild_cli import rebuild
+
+    app.command("rebuild")(rebuild)

@@ -52,7 +52,13 @@ def _utc_millis(value: datetime) -> datetime:
             f"timestamp {value.isoformat()} has no time zone; add +07:00 for Vietnam time or Z for UTC "
             "(e.g. 2025-08-01T09:30:00+07:00)"
         )
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+07:00 is before the first representable UTC instant
+        raise ValueError(
+            f"timestamp {value.isoformat()} is out of range once converted to UTC; expected a date "
+            "between years 1 and 9999"
+        ) from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 

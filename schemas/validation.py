@@ -12,7 +12,7 @@ path still points at that field instead of at the whole record.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +79,11 @@ _MESSAGES = {
     "bytes_type": "expected bytes",
     "greater_than_equal": "must be {ge} or more",
     "less_than_equal": "must be at most {le}",
+    "too_short": "must hold at least {min_length} item(s), found {actual_length}",
+    "too_long": "must hold at most {max_length} item(s), found {actual_length}",
+    "string_too_short": "must be at least {min_length} character(s) long",
+    "string_pattern_mismatch": "must match the pattern {pattern}",
+    "json_invalid": "request body is not JSON: {error}",
 }
 
 
@@ -118,8 +123,13 @@ def field_errors(exc: ValidationError) -> list[FieldProblem]:
 
     National IDs and account numbers in ``found`` are masked (``*********345``).
     """
+    return problems_from_errors(exc.errors(include_url=False))
+
+
+def problems_from_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldProblem]:
+    """``field_errors`` of pydantic's error dicts, as FastAPI hands them over (``loc`` already trimmed)."""
     problems: list[FieldProblem] = []
-    for err in exc.errors(include_url=False):
+    for err in errors:
         loc = list(err.get("loc", ()))
         ctx = err.get("ctx") or {}
         found = err.get("input")
@@ -140,6 +150,8 @@ def field_errors(exc: ValidationError) -> list[FieldProblem]:
             message = err["msg"]
         if err["type"] == "missing":
             found = None
+        if err["type"] == "too_long":
+            found = None  # the whole over-long list; the message gives its length
         if isinstance(found, dict) and not isinstance(cause, FieldCheckError):
             found = None  # a whole sub-record is noise; the path says where
         path = _path(loc)
@@ -154,4 +166,4 @@ def format_problems(problems: Iterable[FieldProblem]) -> str:
     return "\n".join(f"  - {p}" for p in problems)
 
 
-__all__ = ["FieldCheckError", "FieldProblem", "field_errors", "format_problems"]
+__all__ = ["FieldCheckError", "FieldProblem", "field_errors", "format_problems", "problems_from_errors"]

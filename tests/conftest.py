@@ -20,7 +20,7 @@ from agencybus.broker import EmbeddedBroker
 from agencybus.kafka import ensure_topics
 from agencybus.settings import ENV_PREFIX, Settings, load_settings
 from consumers.state_bank.ledger import Ledger
-from tests.helpers import tansu_processes
+from tests.helpers import require, tansu_processes
 from tests.kafka_acl import kafka_principals  # noqa: F401  (fixture)
 from tests.kafka_cluster import cluster_processes, kafka_cluster, kafka_settings  # noqa: F401  (fixtures)
 
@@ -77,7 +77,10 @@ def settings(broker: EmbeddedBroker, tmp_path: Path, clean_env: None) -> Setting
 
 @pytest.fixture(scope="session")
 def _pg_user() -> str:
-    """A PostgreSQL role that can connect to the test database, or skip with the reason."""
+    """A PostgreSQL role that can connect to the test database; skip (fail on CI) with the reason if none.
+
+    ``make postgres-deps`` (scripts/install-postgres.sh) installs and starts one.
+    """
     import psycopg
 
     errors = []
@@ -89,9 +92,7 @@ def _pg_user() -> str:
                 return user
         except psycopg.Error as exc:
             errors.append(f"{user}: {str(exc).strip()}")
-    pytest.skip(
-        f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (database {PG_DATABASE}): {'; '.join(errors)}"
-    )
+    require(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (database {PG_DATABASE}): {'; '.join(errors)}")
 
 
 @pytest.fixture

@@ -12,14 +12,24 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from agencybus.kafka import client_config, make_consumer
 from agencybus.settings import Settings
 
 Record = Any  # kafka-python ConsumerRecord: topic, partition, offset, key, value, headers, ...
+
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(what: str) -> NoReturn:
+    """Skip because ``what`` is missing, or fail on CI (``CI=true``), where every backing service must be."""
+    if ON_CI:
+        pytest.fail(f"{what} (required on CI)", pytrace=False)
+    pytest.skip(what)
 
 
 def unique_group(prefix: str = "test") -> str:

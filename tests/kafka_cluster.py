@@ -20,15 +20,7 @@ from agencybus.cluster import KafkaCluster
 from agencybus.kafka import ensure_topics
 from agencybus.kafka_dist import missing_tools
 from agencybus.settings import Settings
-
-ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(what: str) -> None:
-    """Skip because ``what`` is missing, or fail on CI, where every backing service must be there."""
-    if ON_CI:
-        pytest.fail(f"{what} (required on CI)", pytrace=False)
-    pytest.skip(what)
+from tests.helpers import require
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 import typer
 
 from agencybus.cli.common import EXIT_CONFIG
-from agencybus.settings import SettingsError
+from agencybus.settings import SettingsError, warn_unknown_variables
 
 app = typer.Typer(
     name="agencybus",
@@ -37,6 +37,7 @@ def _register_role_commands() -> None:
 
 
 def main() -> None:
+    warn_unknown_variables()  # a misspelled AGENCYBUS_* variable would otherwise be ignored silently
     try:
         _register_runtime_commands()
         _register_role_commands()

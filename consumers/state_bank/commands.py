@@ -44,18 +44,77 @@ def _settings() -> Settings:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # paths stay whole
     raise typer.Exit(1)
+
+
+# Written by `agencybus demo` (demo/bus.py): the lines that point a terminal at the demo's bank.
+DEMO_BANK_ENV = Path("demo") / "bank.env"
+
+
+def _demo_hint(settings: Settings) -> str:
+    env_file = settings.data_dir / DEMO_BANK_ENV
+    if env_file.exists():
+        return f" (for the running demo: `source {env_file}`)"
+    return ""
+
+
+def _officer_ledger(settings: Settings) -> Any:
+    """The ledger of the running ``agencybus bank serve``; an officer's command never starts a new one.
+
+    With SQLite that is ``<data_dir>/state_bank.db``: a missing file means this terminal's
+    AGENCYBUS_DATA_DIR is not the service's, and an empty new ledger would only hide that.
+    """
+    from consumers.state_bank.service import LEDGER_NAME, open_ledger
+
+    if not settings.database_url:
+        path = (settings.data_dir / f"{LEDGER_NAME}.db").resolve()
+        if not path.exists():
+            _fail(
+                f"no ledger at {path}: AGENCYBUS_DATA_DIR ({settings.data_dir}) is not the data directory of "
+                f"the running `agencybus bank serve` (it creates the ledger there); set AGENCYBUS_DATA_DIR, "
+                f"or AGENCYBUS_DATABASE_URL, to the service's{_demo_hint(settings)}"
+            )
+    return open_ledger(settings)
+
+
+def _ledger_name(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    from consumers.state_bank.service import LEDGER_NAME
+
+    url = make_url(settings.sqlite_url(LEDGER_NAME))
+    if url.drivername.startswith("sqlite"):
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
+
+
+def _check_branch_key(settings: Settings) -> None:
+    """The officer's reply is signed with the service's key: point at its directory, never mint a new one."""
+    from agencybus.signing import private_key_path
+    from consumers.state_bank.outbox import BANK_SIGNER
+
+    keys_dir = settings.resolved_keys_dir
+    path = private_key_path(keys_dir, BANK_SIGNER)
+    if not path.exists():
+        _fail(
+            f"no branch signing key at {path}: an officer's action is answered with a status reply signed "
+            f"by the key of the running `agencybus bank serve`, so AGENCYBUS_KEYS_DIR ({keys_dir}) must be "
+            f"its keys directory{_demo_hint(settings)}. Do not generate a new {BANK_SIGNER} key for this: "
+            f"the agencies and the dashboard verify replies with the keyring/{BANK_SIGNER}.pub they hold, "
+            "and every reply signed with another key would fail verification there"
+        )
 
 
 def _officer_action(name: str, step: Any) -> None:
     from agencybus.signing import SigningError
     from consumers.state_bank.ledger import LedgerError
-    from consumers.state_bank.service import bank_context, open_ledger
+    from consumers.state_bank.service import bank_context
     from consumers.state_bank.sinks import deliver_pending, make_sink
 
     settings = _settings()
-    ledger = open_ledger(settings)
+    ledger = _officer_ledger(settings)
+    _check_branch_key(settings)
     try:
         ctx = bank_context(settings)
         with ledger.transaction() as session:
@@ -78,6 +137,16 @@ def _officer_action(name: str, step: Any) -> None:
         console.print(
             f"instructions to credit institutions: {delivered} delivered, {failed} failed (retried)"
         )
+
+
+def _scope_text(content: dict[str, Any]) -> str:
+    """What is blocked: the scope, and the amount for an amount hold."""
+    scope = str(content.get("scope") or "-")
+    amount = content.get("amount_limit_vnd")
+    if amount is None:
+        return scope
+    held = f"{int(amount):,}".replace(",", ".")  # 1.234.567, as Vietnamese documents write it
+    return f"{scope}, {held} VND"
 
 
 @bank.command("serve")
@@ -133,10 +202,9 @@ def serve(
 def pending() -> None:
     """List requests waiting for an officer (overdue ones in red)."""
     from consumers.state_bank.ledger import Ledger, mask_account, utcnow
-    from consumers.state_bank.service import open_ledger
 
     settings = _settings()
-    ledger = open_ledger(settings)
+    ledger = _officer_ledger(settings)
     now = utcnow()
     table = Table(title=f"Pending payment-block requests — {settings.bank_branch}")
     for col in ("#", "request", "agency", "decision", "targets", "received", "valid until", "state"):
@@ -167,22 +235,30 @@ def pending() -> None:
             )
     ledger.close()
     console.print(table)
-    console.print(f"{len(rows)} pending (SLA {settings.bank_sla_hours:g} h)")
+    console.print(
+        f"{len(rows)} pending (SLA {settings.bank_sla_hours:g} h), ledger {_ledger_name(settings)}",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @bank.command("show")
 def show(ref: Ref) -> None:
     """Show one request: content, targets, replies sent, instructions and audit trail."""
     from consumers.state_bank.ledger import Ledger, LedgerError, mask_account
-    from consumers.state_bank.service import open_ledger
 
-    ledger = open_ledger(_settings())
+    ledger = _officer_ledger(_settings())
     try:
         with ledger.reading() as session:
             row = Ledger.find(session, ref)
             basis = row.content.get("legal_basis") or {}
             console.print(f"[bold]#{row.id}[/bold] {row.action} {row.request_id} — [bold]{row.status}[/bold]")
-            console.print(f"agency {row.agency}, province {row.province_code}, case {row.case_id or '-'}")
+            console.print(
+                f"agency {row.agency} (requested by {row.content.get('requested_by') or '-'}), "
+                f"province {row.province_code}, case {row.case_id or '-'}"
+            )
+            console.print(f"scope: {_scope_text(row.content)}", highlight=False)
+            console.print(f"reason: {row.content.get('reason') or '-'}", highlight=False, markup=False)
             console.print(
                 f"legal basis: {basis.get('legal_document')} {basis.get('article') or ''}; "
                 f"decision {basis.get('decision_number') or 'NONE'} ({basis.get('issuing_authority') or '-'})"
@@ -195,7 +271,10 @@ def show(ref: Ref) -> None:
             for t in row.targets:
                 console.print(
                     f"  target {t.target_id}: {t.kind} {t.credit_institution or 'UNKNOWN_BANK'} "
-                    f"({t.bin or t.wallet_provider or '-'}) {mask_account(t.account_number)} — {t.state}"
+                    f"({t.bin or t.wallet_provider or '-'}) {mask_account(t.account_number)}, "
+                    f"holder {t.account_name or '-'} — {t.state}",
+                    highlight=False,
+                    markup=False,
                 )
             for out in Ledger.outbox_for(session, row.request_id):
                 sent = out.sent_at.isoformat() if out.sent_at else "not yet published"
@@ -250,9 +329,8 @@ def audit_export(
 ) -> None:
     """Export the whole audit trail as CSV (at, actor, action, request_id, before, after, detail)."""
     from consumers.state_bank.ledger import Ledger
-    from consumers.state_bank.service import open_ledger
 
-    ledger = open_ledger(_settings())
+    ledger = _officer_ledger(_settings())
     n = 0
     with ledger.reading() as session, out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)

@@ -74,6 +74,7 @@ class StatusRelay:
         *,
         batch_size: int = 500,
         send_timeout_s: float = 90.0,
+        probe_ends: bool = True,
     ) -> None:
         self.ledger = ledger
         self.producer = producer
@@ -81,6 +82,7 @@ class StatusRelay:
         self.batch_size = batch_size
         self.send_timeout_s = send_timeout_s
         self._consumer_factory = consumer_factory
+        self._probe_ends = probe_ends  # the embedded broker misreports ends (agencybus.offsets)
         self._consumer: KafkaConsumer | None = None
 
     # offsets ---------------------------------------------------------------------------------
@@ -115,7 +117,7 @@ class StatusRelay:
         """ce_id of every record on the topic from ``since`` offsets to the current end."""
         reader = self._reader()
         parts = self._partitions()
-        ends = end_offsets(reader, parts, self._consumer_factory)  # to the real end, on Tansu too
+        ends = end_offsets(reader, parts, self._consumer_factory if self._probe_ends else None)
         todo = {tp: end for tp, end in ends.items() if end > since.get(str(tp.partition), 0)}
         found: set[str] = set()
         if not todo:

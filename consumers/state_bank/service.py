@@ -86,9 +86,12 @@ def bank_context(settings: Settings, policy: Policy | None = None) -> workflow.B
     )
 
 
+LEDGER_NAME = "state_bank"  # <data_dir>/state_bank.db unless AGENCYBUS_DATABASE_URL is set
+
+
 def open_ledger(settings: Settings) -> Ledger:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Ledger.open(settings.sqlite_url("state_bank"))
+    return Ledger.open(settings.sqlite_url(LEDGER_NAME))
 
 
 @dataclass
@@ -134,6 +137,7 @@ class BankService:
             self.producer,
             lambda: make_consumer(settings, group_id=None, enable_auto_commit=False),
             STATUS_TOPIC,
+            probe_ends=settings.broker_kind == "embedded",
         )
         from agencybus.deadletter import DeadLetterWriter
 

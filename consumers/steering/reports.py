@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session
 
 from consumers.steering.store import (
     AgencyEvent,
+    AudienceCommune,
     Case,
-    CaseCommune,
     CaseRecipient,
     PaymentBlock,
+    SeenCase,
 )
 from consumers.steering.web.i18n import TZ, format_vnd, local_time, translate
+from schemas.sharing import AUDIENCE_ALL
 
 # The 2025 administrative reform: communes replace districts from this day on.
 COMMUNE_ERA_STARTS = date(2025, 7, 1)
@@ -47,7 +49,7 @@ CASE_CSV_COLUMNS = (
 )
 
 
-def cases_csv(cases: Iterable[Case]) -> str:
+def cases_csv(cases: Iterable[SeenCase]) -> str:
     """The case list as CSV (UTF-8 with BOM so spreadsheet programs show Vietnamese correctly)."""
     out = io.StringIO()
     out.write("\ufeff")
@@ -285,7 +287,11 @@ def yearly_report(
     if case_ids:
         for agency in s.scalars(select(CaseRecipient.agency).where(CaseRecipient.case_id.in_(case_ids))):
             j_agency[agency] += 1
-        for commune in s.scalars(select(CaseCommune.commune_code).where(CaseCommune.case_id.in_(case_ids))):
+        for commune in s.scalars(
+            select(AudienceCommune.commune_code).where(
+                AudienceCommune.case_id.in_(case_ids), AudienceCommune.audience == AUDIENCE_ALL
+            )
+        ):
             j_area[commune] += 1
     joint = tables(j_agency, j_area, n_label, False)
     for tb in joint:

@@ -33,19 +33,20 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     or_,
     select,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from schemas.sharing import AUDIENCE_ALL, STEERING_COMMITTEE, may_see, sees_everything, visible_alert
+
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 CASE_STATUSES = ("OPEN", "CLOSED", "MERGED")
 # Bank statuses after which a block request no longer waits for the bank.
 SETTLED_BLOCK_STATUSES = frozenset({"EXECUTED", "REJECTED", "LIFTED", "EXPIRED"})
-# Sharing levels another agency may see (TLP: AMBER_STRICT stays in the issuing agency, RED named-only).
-SHAREABLE = frozenset({"CLEAR", "GREEN", "AMBER"})
-STEERING_AGENCY = "BCD389"
+STEERING_AGENCY = STEERING_COMMITTEE
 
 
 class StoreError(ValueError):
@@ -124,17 +125,38 @@ class CaseRecipient(Base):
     agency: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
 
 
-class CaseToken(Base):
-    """Seller identity tokens of a case, for search by any identifier."""
+class AudienceView(Base):
+    """What one audience sees of a case (``schemas.sharing.visible_alert`` over all its evidence).
 
-    __tablename__ = "case_tokens"
+    ``ALL`` is the steering committee's view; each recipient agency has its own. Every page,
+    search, export and feed item of an agency user is built from its view, so nothing that
+    only withheld evidence carries reaches it.
+    """
+
+    __tablename__ = "case_audience_views"
     case_id: Mapped[str] = mapped_column(String(64), ForeignKey("cases.case_id"), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seller_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    seller_tokens: Mapped[list[str]] = mapped_column(JSON, default=list)
+    commune_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    withheld_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AudienceToken(Base):
+    """Seller identity tokens an audience sees on a case, for search by any identifier."""
+
+    __tablename__ = "case_audience_tokens"
+    case_id: Mapped[str] = mapped_column(String(64), ForeignKey("cases.case_id"), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(32), primary_key=True)
     token: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
 
 
-class CaseCommune(Base):
-    __tablename__ = "case_communes"
+class AudienceCommune(Base):
+    """Communes an audience sees a case in (filters, the per-commune chart)."""
+
+    __tablename__ = "case_audience_communes"
     case_id: Mapped[str] = mapped_column(String(64), ForeignKey("cases.case_id"), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(32), primary_key=True)
     commune_code: Mapped[str] = mapped_column(String(16), primary_key=True, index=True)
 
 
@@ -162,6 +184,9 @@ class Evidence(Base):
     sharing: Mapped[str] = mapped_column(String(16))
     commune_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     first_version: Mapped[int] = mapped_column(Integer)
+    # What the event said about the seller (JointCaseAlert v2): an identifier is attributed to its items.
+    seller_tokens: Mapped[list[str]] = mapped_column(JSON, default=list)
+    seller_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class CaseActionRow(Base):
@@ -203,6 +228,7 @@ class PaymentBlock(Base):
     reason_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     commune_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     district_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    sharing: Mapped[str] = mapped_column(String(16), default="AMBER")  # of the request
 
 
 class PaymentBlockStatusRow(Base):
@@ -241,6 +267,7 @@ class AgencyEvent(Base):
     fine_vnd: Mapped[int] = mapped_column(BigInteger, default=0)
     seized_value_vnd: Mapped[int] = mapped_column(BigInteger, default=0)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sharing: Mapped[str] = mapped_column(String(16), default="AMBER")
 
 
 class ConsumerOffset(Base):
@@ -283,6 +310,15 @@ class Store:
         self.sla = timedelta(hours=sla_hours)
 
     def create_schema(self) -> None:
+        """Create the tables; a store written by an earlier layout is refused (rebuild it from the bus)."""
+        found = inspect(self.engine)
+        if found.has_table("evidence"):
+            columns = {c["name"] for c in found.get_columns("evidence")}
+            if "seller_tokens" not in columns:
+                raise StoreError(
+                    f"{self.url}: dashboard store of an earlier layout (evidence without seller_tokens); "
+                    "remove it and start the dashboard again: it is rebuilt from the bus"
+                )
         Base.metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -408,8 +444,6 @@ def apply_alert(s: Session, rec: Mapping[str, Any], *, received_at: datetime) ->
     case.commune_codes = sorted(set(case.commune_codes) | {str(c) for c in rec.get("commune_codes") or []})
     case.rule_ids = sorted(set(case.rule_ids) | {str(r["rule_id"]) for r in rules})
     _add_children(s, case_id, CaseRecipient, "agency", case.recipients)
-    _add_children(s, case_id, CaseToken, "token", case.seller_tokens)
-    _add_children(s, case_id, CaseCommune, "commune_code", case.commune_codes)
     for r in rules:
         if s.get(CaseRule, (case_id, str(r["rule_id"]))) is None:
             s.add(
@@ -436,6 +470,8 @@ def apply_alert(s: Session, rec: Mapping[str, Any], *, received_at: datetime) ->
                     sharing=_enum(ev.get("sharing", "AMBER")),
                     commune_code=ev.get("commune_code"),
                     first_version=version,
+                    seller_tokens=sorted({str(t) for t in ev.get("seller_tokens") or []}),
+                    seller_name=ev.get("seller_name"),
                 )
             )
     s.add(
@@ -452,7 +488,69 @@ def apply_alert(s: Session, rec: Mapping[str, Any], *, received_at: datetime) ->
         )
     )
     s.flush()
+    refresh_views(s, case)
     return True
+
+
+def refresh_views(s: Session, case: Case) -> None:
+    """Rebuild what each audience sees of a case from every evidence item stored for it.
+
+    The case as one full alert (all its evidence, each item with the identifiers it brought)
+    goes through :func:`schemas.sharing.visible_alert` once per audience: ``ALL`` and each
+    recipient agency.
+    """
+    items = s.scalars(
+        select(Evidence)
+        .where(Evidence.case_id == case.case_id)
+        .order_by(Evidence.occurred_at, Evidence.event_id)
+    )
+    full = {
+        "recipients": list(case.recipients),
+        "seller_name": case.seller_name,
+        "seller_tokens": list(case.seller_tokens),
+        "commune_codes": list(case.commune_codes),
+        "evidence": [
+            {
+                "agency": e.agency,
+                "sharing": e.sharing,
+                "commune_code": e.commune_code,
+                "seller_tokens": list(e.seller_tokens or []),
+                "seller_name": e.seller_name,
+            }
+            for e in items
+        ],
+        "withheld": [],
+        "withheld_count": 0,
+    }
+    audiences = [AUDIENCE_ALL, *(a for a in case.recipients if not sees_everything(a))]
+    for audience in audiences:
+        seen = visible_alert(full, audience)
+        view = s.get(AudienceView, (case.case_id, audience))
+        if view is None:
+            view = AudienceView(case_id=case.case_id, audience=audience)
+            s.add(view)
+        view.seller_name = seen["seller_name"]
+        view.seller_tokens = list(seen["seller_tokens"])
+        view.commune_codes = list(seen["commune_codes"])
+        view.withheld_count = int(seen["withheld_count"])
+        _sync_children(s, case.case_id, audience, AudienceToken, "token", view.seller_tokens)
+        _sync_children(s, case.case_id, audience, AudienceCommune, "commune_code", view.commune_codes)
+    s.flush()
+
+
+def _sync_children(
+    s: Session, case_id: str, audience: str, model: Any, column: str, values: list[str]
+) -> None:
+    rows = {
+        getattr(r, column): r
+        for r in s.scalars(select(model).where(model.case_id == case_id, model.audience == audience))
+    }
+    for value, row in rows.items():
+        if value not in values:
+            s.delete(row)
+    for value in values:
+        if value not in rows:
+            s.add(model(case_id=case_id, audience=audience, **{column: value}))
 
 
 def _add_children(s: Session, case_id: str, model: Any, column: str, values: list[str]) -> None:
@@ -549,6 +647,7 @@ def apply_block_request(s: Session, rec: Mapping[str, Any]) -> bool:
     block.decision_number = (rec.get("legal_basis") or {}).get("decision_number")
     block.commune_code = header.get("commune_code")
     block.district_code = header.get("district_code")
+    block.sharing = _enum(header.get("sharing") or "AMBER")
     old_targets = {t["target_id"]: t.get("status") for t in block.targets or []}
     block.targets = [{**t, "status": old_targets.get(t["target_id"])} for t in targets]
     s.flush()
@@ -641,6 +740,7 @@ def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> b
             fine_vnd=int(rec.get("fine_vnd") or 0),
             seized_value_vnd=int(rec.get("seized_goods_value_vnd") or 0),
             outcome=_enum(rec["outcome"]) if rec.get("outcome") is not None else None,
+            sharing=_enum(header.get("sharing") or "AMBER"),
         )
     )
     s.flush()
@@ -658,8 +758,57 @@ class Viewer:
     agency: str
     steering: bool
 
-    def can_see_evidence(self, ev: Evidence) -> bool:
-        return self.steering or ev.agency == self.agency or ev.sharing in SHAREABLE
+    @property
+    def audience(self) -> str:
+        """Whose view of a case this viewer reads: ``ALL`` for the committee, else its agency."""
+        return AUDIENCE_ALL if self.steering else self.agency
+
+    def can_see_evidence(self, ev: Any, recipients: Sequence[str]) -> bool:
+        return may_see(self.audience, ev, recipients)
+
+
+@dataclass
+class SeenCase:
+    """A case as one viewer sees it: the case's own facts plus that viewer's view of its evidence."""
+
+    case: Case
+    seller_name: str | None
+    seller_tokens: list[str]
+    commune_codes: list[str]
+    withheld_count: int
+
+    def __getattr__(self, name: str) -> Any:  # case_id, status, severity, recipients, ...
+        return getattr(self.case, name)
+
+
+def seen_case(s: Session, viewer: Viewer, case: Case) -> SeenCase:
+    return seen_cases(s, viewer, [case])[0]
+
+
+def seen_cases(s: Session, viewer: Viewer, cases: Sequence[Case]) -> list[SeenCase]:
+    """Each case with the viewer's view; a case without one (not routed to the agency) shows nothing."""
+    ids = [c.case_id for c in cases]
+    views = {
+        v.case_id: v
+        for v in s.scalars(
+            select(AudienceView).where(
+                AudienceView.case_id.in_(ids), AudienceView.audience == viewer.audience
+            )
+        )
+    }
+    out = []
+    for c in cases:
+        v = views.get(c.case_id)
+        out.append(
+            SeenCase(
+                case=c,
+                seller_name=v.seller_name if v else None,
+                seller_tokens=list(v.seller_tokens) if v else [],
+                commune_codes=list(v.commune_codes) if v else [],
+                withheld_count=v.withheld_count if v else 0,
+            )
+        )
+    return out
 
 
 @dataclass
@@ -704,8 +853,14 @@ def can_view_case(s: Session, viewer: Viewer, case_id: str) -> bool:
     return s.get(CaseRecipient, (case_id, viewer.agency)) is not None
 
 
-def filtered_cases(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], int]:
-    """Cases matching the filter, one page, and the total count."""
+def filtered_cases(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[SeenCase], int]:
+    """Cases matching the filter (searched in the viewer's own view), one page, and the total count."""
+    rows, total = _filtered(s, viewer, f)
+    return seen_cases(s, viewer, rows), total
+
+
+def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], int]:
+    audience = viewer.audience
     q = visible_cases(viewer)
     if f.severity:
         q = q.where(Case.severity == f.severity)
@@ -715,25 +870,32 @@ def filtered_cases(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case
         q = q.where(Case.case_id.in_(select(CaseRecipient.case_id).where(CaseRecipient.agency == f.agency)))
     if f.commune:
         q = q.where(
-            Case.case_id.in_(select(CaseCommune.case_id).where(CaseCommune.commune_code == f.commune))
+            Case.case_id.in_(
+                select(AudienceCommune.case_id).where(
+                    AudienceCommune.audience == audience, AudienceCommune.commune_code == f.commune
+                )
+            )
         )
     if f.rule:
         q = q.where(Case.case_id.in_(select(CaseRule.case_id).where(CaseRule.rule_id == f.rule)))
     if f.q:
         text = f.q.strip()
         like = f"%{text.lower()}%"
+        tokens = select(AudienceToken.case_id).where(AudienceToken.audience == audience)
         conds = [
             func.lower(Case.case_id).like(like),
-            func.lower(Case.seller_name).like(like),
-            Case.case_id.in_(select(CaseToken.case_id).where(func.lower(CaseToken.token).like(like))),
+            Case.case_id.in_(
+                select(AudienceView.case_id).where(
+                    AudienceView.audience == audience, func.lower(AudienceView.seller_name).like(like)
+                )
+            ),
+            Case.case_id.in_(tokens.where(func.lower(AudienceToken.token).like(like))),
         ]
         if f.tokens:
-            conds.append(Case.case_id.in_(select(CaseToken.case_id).where(CaseToken.token.in_(f.tokens))))
+            conds.append(Case.case_id.in_(tokens.where(AudienceToken.token.in_(f.tokens))))
             for value in {t.split(":", 1)[1] for t in f.tokens if ":" in t}:
                 # A phone number also names e-wallets (wallet:momo:+84...) and shop handles ending in it.
-                conds.append(
-                    Case.case_id.in_(select(CaseToken.case_id).where(CaseToken.token.like(f"%:{value}")))
-                )
+                conds.append(Case.case_id.in_(tokens.where(AudienceToken.token.like(f"%:{value}"))))
         q = q.where(or_(*conds))
     total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
     col = SORTS.get(f.sort, Case.updated_at)
@@ -780,16 +942,8 @@ def overview(s: Session, viewer: Viewer, *, now: datetime, sla: timedelta) -> Ov
     )
     pending, overdue = block_counts(s, viewer, now=now, sla=sla)
     week_start = now - timedelta(days=7)
-    by_agency = {
-        str(a): int(n)
-        for a, n in s.execute(
-            select(AgencyEvent.agency, func.count())
-            .where(AgencyEvent.recorded_at >= week_start)
-            .group_by(AgencyEvent.agency)
-            .order_by(AgencyEvent.agency)
-        )
-    }
-    events_total = int(s.scalar(select(func.count()).select_from(AgencyEvent)) or 0)
+    by_agency = _event_counts(s, viewer, AgencyEvent.recorded_at >= week_start)
+    events_total = sum(_event_counts(s, viewer).values())
     return Overview(
         open_by_severity=open_by,
         new_alerts_24h=new_alerts,
@@ -800,6 +954,20 @@ def overview(s: Session, viewer: Viewer, *, now: datetime, sla: timedelta) -> Ov
         cases_open=sum(open_by.values()),
         events_total=events_total,
     )
+
+
+def _event_counts(s: Session, viewer: Viewer, *where: Any) -> dict[str, int]:
+    """Agency events per agency that the viewer may see (outside any case: CLEAR, GREEN and its own)."""
+    counts: dict[str, int] = {}
+    for agency, sharing, n in s.execute(
+        select(AgencyEvent.agency, AgencyEvent.sharing, func.count())
+        .where(*where)
+        .group_by(AgencyEvent.agency, AgencyEvent.sharing)
+        .order_by(AgencyEvent.agency)
+    ):
+        if may_see(viewer.audience, {"agency": agency, "sharing": sharing}):
+            counts[str(agency)] = counts.get(str(agency), 0) + int(n)
+    return counts
 
 
 def visible_blocks(s: Session, viewer: Viewer) -> list[PaymentBlock]:
@@ -813,7 +981,16 @@ def visible_blocks(s: Session, viewer: Viewer) -> list[PaymentBlock]:
                 ),
             )
         )
+        # every block left is the viewer's own or in a case routed to the viewer: a recipient
+        return [b for b in s.scalars(q) if block_visible(viewer, b, [viewer.agency])]
     return list(s.scalars(q))
+
+
+def block_visible(viewer: Viewer, b: PaymentBlock, recipients: Sequence[str]) -> bool:
+    """A block request is seen as its request event is (its requesting agency and sharing level)."""
+    return may_see(
+        viewer.audience, {"agency": b.requesting_agency or "", "sharing": b.sharing or "AMBER"}, recipients
+    )
 
 
 def block_is_pending(b: PaymentBlock) -> bool:
@@ -834,7 +1011,7 @@ def block_counts(s: Session, viewer: Viewer, *, now: datetime, sla: timedelta) -
 
 @dataclass
 class CaseDetail:
-    case: Case
+    case: SeenCase
     versions: list[CaseVersion]
     rules: list[CaseRule]
     evidence: list[Evidence]
@@ -856,17 +1033,19 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
     all_ev = list(
         s.scalars(select(Evidence).where(Evidence.case_id == case_id).order_by(Evidence.occurred_at))
     )
-    evidence = [e for e in all_ev if viewer.can_see_evidence(e)]
+    evidence = [e for e in all_ev if viewer.can_see_evidence(e, case.recipients)]
     actions = list(
         s.scalars(
             select(CaseActionRow).where(CaseActionRow.case_id == case_id).order_by(CaseActionRow.occurred_at)
         )
     )
-    blocks = list(
-        s.scalars(
+    blocks = [
+        b
+        for b in s.scalars(
             select(PaymentBlock).where(PaymentBlock.case_id == case_id).order_by(PaymentBlock.requested_at)
         )
-    )
+        if block_visible(viewer, b, case.recipients)
+    ]
     block_history = {
         (b.requesting_agency, b.request_id): list(
             s.scalars(
@@ -888,7 +1067,9 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
             "severity": v.severity,
             "status": v.status,
             "rules": v.rule_ids,
-            "evidence_count": v.evidence_count,
+            "evidence_count": v.evidence_count
+            if viewer.steering
+            else sum(1 for e in evidence if e.first_version <= v.version),
         }
         for v in versions
     ]
@@ -908,7 +1089,7 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
     ]
     history.sort(key=lambda h: h["at"])
     return CaseDetail(
-        case=case,
+        case=seen_case(s, viewer, case),
         versions=versions,
         rules=rules,
         evidence=evidence,
@@ -920,7 +1101,35 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
     )
 
 
-def feed_since(s: Session, viewer: Viewer, after_seq: int, limit: int = 50) -> list[tuple[CaseVersion, Case]]:
+@dataclass
+class FeedEntry:
+    """One alert version in the live feed, as the viewer sees it."""
+
+    version: CaseVersion
+    case: SeenCase
+    evidence_count: int  # items of this version the viewer may see
+
+
+def _feed_entries(s: Session, viewer: Viewer, rows: list[tuple[CaseVersion, Case]]) -> list[FeedEntry]:
+    seen = {c.case_id: c for c in seen_cases(s, viewer, list({c.case_id: c for _, c in rows}.values()))}
+    visible: dict[str, list[int]] = {}
+    if not viewer.steering:
+        for e in s.scalars(select(Evidence).where(Evidence.case_id.in_(list(seen)))):
+            if viewer.can_see_evidence(e, seen[e.case_id].recipients):
+                visible.setdefault(e.case_id, []).append(e.first_version)
+    return [
+        FeedEntry(
+            version=v,
+            case=seen[c.case_id],
+            evidence_count=v.evidence_count
+            if viewer.steering
+            else sum(1 for first in visible.get(c.case_id, []) if first <= v.version),
+        )
+        for v, c in rows
+    ]
+
+
+def feed_since(s: Session, viewer: Viewer, after_seq: int, limit: int = 50) -> list[FeedEntry]:
     """Alert versions received after ``after_seq`` that the viewer may see (for the live feed)."""
     visible = visible_cases(viewer).subquery()
     q = (
@@ -931,14 +1140,14 @@ def feed_since(s: Session, viewer: Viewer, after_seq: int, limit: int = 50) -> l
         .order_by(CaseVersion.seq)
         .limit(limit)
     )
-    return [(v, c) for v, c in s.execute(q).tuples()]
+    return _feed_entries(s, viewer, [(v, c) for v, c in s.execute(q).tuples()])
 
 
 def latest_seq(s: Session) -> int:
     return int(s.scalar(select(func.max(CaseVersion.seq))) or 0)
 
 
-def recent_feed(s: Session, viewer: Viewer, limit: int = 30) -> list[tuple[CaseVersion, Case]]:
+def recent_feed(s: Session, viewer: Viewer, limit: int = 30) -> list[FeedEntry]:
     visible = visible_cases(viewer).subquery()
     q = (
         select(CaseVersion, Case)
@@ -947,7 +1156,7 @@ def recent_feed(s: Session, viewer: Viewer, limit: int = 30) -> list[tuple[CaseV
         .order_by(CaseVersion.seq.desc())
         .limit(limit)
     )
-    return [(v, c) for v, c in s.execute(q).tuples()]
+    return _feed_entries(s, viewer, [(v, c) for v, c in s.execute(q).tuples()])
 
 
 def filter_options(s: Session, viewer: Viewer) -> dict[str, list[str]]:
@@ -958,7 +1167,11 @@ def filter_options(s: Session, viewer: Viewer) -> dict[str, list[str]]:
         ),
         "communes": sorted(
             set(
-                s.scalars(select(CaseCommune.commune_code).where(CaseCommune.case_id.in_(visible)).distinct())
+                s.scalars(
+                    select(AudienceCommune.commune_code)
+                    .where(AudienceCommune.case_id.in_(visible), AudienceCommune.audience == viewer.audience)
+                    .distinct()
+                )
             )
         ),
         "rules": sorted(
@@ -994,9 +1207,9 @@ def cases_per_commune(s: Session, viewer: Viewer) -> dict[str, int]:
     return {
         str(c): int(n)
         for c, n in s.execute(
-            select(CaseCommune.commune_code, func.count())
-            .where(CaseCommune.case_id.in_(visible))
-            .group_by(CaseCommune.commune_code)
+            select(AudienceCommune.commune_code, func.count())
+            .where(AudienceCommune.case_id.in_(visible), AudienceCommune.audience == viewer.audience)
+            .group_by(AudienceCommune.commune_code)
             .order_by(func.count().desc())
         )
     }

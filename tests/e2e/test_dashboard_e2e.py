@@ -98,7 +98,7 @@ def test_planted_pattern_becomes_a_case_in_the_store_and_on_the_page(
         while time.monotonic() < deadline and case_id is None:
             assert processors.poll() is None, "processors exited"
             with store.session() as s:
-                rows = s.query(st.CaseToken).filter(st.CaseToken.token == token).all()
+                rows = s.query(st.AudienceToken).filter_by(audience="ALL", token=token).all()
                 for row in rows:
                     ev = {e.event_id for e in s.query(st.Evidence).filter(st.Evidence.case_id == row.case_id)}
                     if mine <= ev:

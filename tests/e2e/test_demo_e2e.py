@@ -2,17 +2,21 @@
 
 Runs the real command in its own session (its own embedded broker, processors, State Bank
 service, dashboard and simulator), reads its output until the first joint case is reported,
+then uses the environment lines it printed from "another terminal" (an agency publishes a
+payment-block request and subscribes to its alerts, the bank officer lists and executes it),
 then sends SIGINT as a terminal's Ctrl-C would and checks that no process of it is left.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import signal
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -25,6 +29,107 @@ pytestmark = [pytest.mark.slow]
 
 FIRST_CASE_RE = re.compile(r"first joint case on the dashboard after ([0-9.]+) s")
 URL_RE = re.compile(r"dashboard: (http://127\.0\.0\.1:\d+)/")
+EXPORT_RE = re.compile(r"^  (export AGENCYBUS_\S+.*AGENCYBUS_DATA_DIR=\S+/demo/(bank|agency))$", re.MULTILINE)
+SAMPLES = Path(__file__).resolve().parents[2] / "producers" / "samples"
+
+
+def in_terminal(export: str, *argv: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """Run ``agencybus ARGV`` in a shell that has pasted the demo's export line (and nothing else)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENCYBUS_")}
+    env["COLUMNS"] = "250"  # a wide terminal: table cells are not cut
+    command = " ".join([AGENCYBUS, *(f"'{a}'" for a in argv)])
+    return subprocess.run(
+        ["bash", "-c", f"{export} && exec {command}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def fresh_block_request(path: Path) -> str:
+    """The shipped payment-block sample with a decision number of its own and dates around now."""
+    with (SAMPLES / "payment-block-requests.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    row = rows[0]
+    now = datetime.now(UTC)
+    decision = f"E2E-{now:%H%M%S}/QĐ-PC03"
+    row.update(
+        {
+            "header.source_record_id": f"CA-E2E-{now:%H%M%S}",
+            "header.occurred_at": now.isoformat(timespec="seconds"),
+            "legal_basis.decision_number": decision,
+            "legal_basis.decision_date": (now - timedelta(days=1)).date().isoformat(),
+            "valid_from": (now - timedelta(hours=1)).isoformat(timespec="seconds"),
+            "valid_until": (now + timedelta(days=30)).isoformat(timespec="seconds"),
+        }
+    )
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
+    return decision
+
+
+def use_the_printed_environment(output: str, tmp_path: Path) -> None:
+    exports = {role: line for line, role in EXPORT_RE.findall(output)}
+    assert set(exports) == {"bank", "agency"}, output[-3000:]
+    demo_dir = tmp_path / "demo"
+    written = (demo_dir / "bank.env").read_text(encoding="utf-8").splitlines()[1:]  # under its comment
+    assert " ".join(line.removeprefix("export ") for line in written) == exports["bank"].removeprefix(
+        "export "
+    )
+
+    requests = tmp_path / "block.csv"
+    decision = fresh_block_request(requests)
+    published = in_terminal(
+        exports["agency"],
+        "publish",
+        str(requests),
+        "--agency",
+        "CA",
+        "--type",
+        "payment-block-request",
+        "--no-progress",
+    )
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert re.search(r"^published: +1$", published.stdout, re.MULTILINE), published.stdout
+
+    deadline = time.monotonic() + 60
+    listing = ""
+    while time.monotonic() < deadline:
+        listing = in_terminal(exports["bank"], "bank", "pending").stdout
+        if decision in listing:
+            break
+        time.sleep(1)
+    assert decision in listing, listing
+    assert f"ledger {demo_dir / 'bank' / 'state_bank.db'}" in listing
+    number = next(line.split("│")[1].strip() for line in listing.splitlines() if decision in line)
+    shown = in_terminal(exports["bank"], "bank", "show", number)
+    assert shown.returncode == 0 and "holder NGUYEN DUC MANH" in shown.stdout, shown.stdout
+    executed = in_terminal(exports["bank"], "bank", "execute", number, "--officer", "Cán bộ NHNN")
+    assert executed.returncode == 0 and "EXECUTED" in executed.stdout, executed.stdout + executed.stderr
+
+    alerts = tmp_path / "qltt-alerts.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENCYBUS_")}
+    subscriber = subprocess.Popen(
+        ["bash", "-c", f"{exports['agency']} && exec {AGENCYBUS} subscribe --agency QLTT --jsonl {alerts}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (alerts.exists() and alerts.stat().st_size > 0):
+            time.sleep(0.5)
+    finally:
+        os.killpg(subscriber.pid, signal.SIGTERM)
+        subscriber.wait(timeout=30)
+    assert alerts.exists() and alerts.read_text(encoding="utf-8").strip(), (
+        "no alert reached QLTT's subscriber"
+    )
 
 
 def _session_pids(sid: int) -> list[int]:
@@ -74,6 +179,7 @@ def test_demo_runs_the_whole_bus_and_stops_cleanly(tmp_path: Path) -> None:
         summary = httpx.get(f"{url.group(1)}/api/summary", timeout=5).json()
         assert summary["cases_total"] >= 1 and summary["events"] > 0
         assert "password" in output and "bcd.chair" in output
+        use_the_printed_environment(output, tmp_path)
         # the first case counts from the moment the demo started, broker and processes included
         assert first_case < 60, f"first joint case after {first_case} s (target: within a minute)"
     finally:

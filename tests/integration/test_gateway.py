@@ -180,8 +180,38 @@ def test_a_different_body_under_a_used_idempotency_key_is_409_and_says_why(
         assert replay.status_code == 202 and replay.json() == first.json()
 
 
+def test_same_event_id_from_another_agency_is_that_agencys_own_event(
+    gateway: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    """QLTT posts event S; CA posts a different event S: CA's is accepted and sent, not a 'duplicate'."""
+    client, _ = gateway
+    keys = client.app.state.gateway.keys  # type: ignore[attr-defined]
+    qltt = {"Authorization": f"Bearer {keys.add('QLTT')}"}
+    ca = {"Authorization": f"Bearer {keys.add('CA')}"}
+    event_id = str(uuid.uuid4())
+    first = client.post(
+        "/v1/events/violation", json=violation_json("QLTT", header__event_id=event_id), headers=qltt
+    )
+    second = client.post(
+        "/v1/events/violation",
+        json=violation_json("CA", header__event_id=event_id, description="Vụ việc khác của công an"),
+        headers=ca,
+    )
+    assert first.status_code == second.status_code == 202, second.text
+    assert first.json()["status"] == second.json()["status"] == "delivered"
+    assert second.json()["offset"] != first.json()["offset"] or (
+        second.json()["partition"] != first.json()["partition"]
+    )
+    # the same agency sending its own event S again is still a replay of its first answer
+    replay = client.post(
+        "/v1/events/violation", json=violation_json("CA", header__event_id=event_id), headers=ca
+    )
+    assert replay.status_code == 202 and replay.json() == second.json()
+
+
 def test_rate_limit_is_429_with_retry_after(gateway: tuple[TestClient, dict[str, str]]) -> None:
     client, auth = gateway
+    auth = {**auth, "Content-Type": "application/json"}
     statuses = [
         client.post("/v1/events/violation", content=b"{", headers=auth).status_code for _ in range(31)
     ]

@@ -122,3 +122,72 @@ def test_a_request_id_that_starts_with_eight_digits_is_found_by_that_prefix(
         missing.exit_code == 1
         and "no request with ledger number 99999999 or whose id starts" in missing.output
     )
+
+
+def test_show_names_the_holder_the_scope_and_the_reason(env: tuple[Settings, list[str]]) -> None:
+    shown = run("show", "1")
+    assert "holder NGUYEN VAN A" in shown
+    assert "scope: ALL_OUTGOING" in shown
+    assert "reason: Bán mỹ phẩm giả trên sàn thương mại điện tử" in shown
+    assert "requested by Đại úy Lê Văn B, Phòng PC03" in shown
+
+
+def test_an_amount_hold_shows_the_amount_held(env: tuple[Settings, list[str]]) -> None:
+    settings, _ = env
+    ledger = open_ledger(settings)
+    record = samples.block_request()
+    record.update(scope="AMOUNT_HOLD", amount_limit_vnd=150_000_000)
+    receive_signed(settings, ledger, record, datetime.now(UTC))
+    ledger.close()
+    assert "scope: AMOUNT_HOLD, 150.000.000 VND" in run("show", "3")
+
+
+def test_pending_says_which_ledger_it_read(env: tuple[Settings, list[str]]) -> None:
+    settings, _ = env
+    assert f"ledger {(settings.data_dir / 'state_bank.db').resolve()}" in run("pending")
+
+
+def test_officer_commands_never_start_an_empty_ledger(
+    tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from a directory that is not the service's, the officer is told so, not shown 0 pending."""
+    monkeypatch.setenv("AGENCYBUS_DATA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setattr(commands, "console", Console(width=400))
+    for args in (
+        ["pending"],
+        ["show", "1"],
+        ["execute", "1", "--officer", "C"],
+        ["audit", "export", "--out", "x"],
+    ):
+        result = CliRunner().invoke(bank, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert f"no ledger at {(tmp_path / 'elsewhere' / 'state_bank.db').resolve()}" in result.output
+        assert "running `agencybus bank serve`" in result.output
+        assert "source" not in result.output  # no demo here: no demo hint
+    assert not (tmp_path / "elsewhere" / "state_bank.db").exists()
+
+
+def test_a_missing_ledger_next_to_a_demo_points_at_the_demo_env_file(
+    tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENCYBUS_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(commands, "console", Console(width=400))
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "bank.env").write_text("export AGENCYBUS_DATA_DIR=x\n", encoding="utf-8")
+    result = CliRunner().invoke(bank, ["pending"])
+    assert result.exit_code == 1
+    assert f"`source {tmp_path / 'demo' / 'bank.env'}`" in result.output
+
+
+def test_a_missing_branch_key_points_at_the_keys_directory_not_at_a_new_key(
+    env: tuple[Settings, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _ = env
+    elsewhere = settings.data_dir / "other-keys"
+    monkeypatch.setenv("AGENCYBUS_KEYS_DIR", str(elsewhere))
+    result = CliRunner().invoke(bank, ["execute", "1", "--officer", "Trần Thị C"])
+    assert result.exit_code == 1
+    assert f"no branch signing key at {elsewhere / 'private' / 'NHNN.pem'}" in result.output
+    assert "AGENCYBUS_KEYS_DIR" in result.output and "keys generate" not in result.output
+    assert "Do not generate a new NHNN key" in result.output
+    assert "RECEIVED" in run("show", "1")  # nothing was written

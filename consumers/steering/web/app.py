@@ -212,7 +212,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
                     "ov": ov,
                     "weeks": weeks,
                     "communes": communes,
-                    "feed": [_feed_item(v, c) for v, c in feed],
+                    "feed": [_feed_item(entry) for entry in feed],
                     "last_seq": st.latest_seq(s),
                 }
 
@@ -256,7 +256,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
 
         def load() -> tuple[list[dict[str, Any]], int]:
             with ctx.store.session() as s:
-                return [_feed_item(v, c) for v, c in st.recent_feed(s, viewer, limit=50)], st.latest_seq(s)
+                return [_feed_item(entry) for entry in st.recent_feed(s, viewer, limit=50)], st.latest_seq(s)
 
         items, last = await run_in_threadpool(load)
         return render(request, "feed.html", user=user, feed=items, last_seq=last)
@@ -271,7 +271,9 @@ def create_app(ctx: DashboardContext) -> FastAPI:
 
         def fetch(after_seq: int) -> list[tuple[int, dict[str, Any]]]:
             with ctx.store.session() as s:
-                return [(v.seq, _feed_item(v, c)) for v, c in st.feed_since(s, viewer, after_seq)]
+                return [
+                    (entry.version.seq, _feed_item(entry)) for entry in st.feed_since(s, viewer, after_seq)
+                ]
 
         def latest() -> int:
             with ctx.store.session() as s:
@@ -340,7 +342,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         f = case_filter(request)
         viewer = user.viewer()
 
-        def load() -> tuple[list[st.Case], int, dict[str, list[str]]]:
+        def load() -> tuple[list[st.SeenCase], int, dict[str, list[str]]]:
             with ctx.store.session() as s:
                 rows, total = st.filtered_cases(s, viewer, f)
                 return rows, total, st.filter_options(s, viewer)
@@ -567,7 +569,8 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
-def _feed_item(v: st.CaseVersion, c: st.Case) -> dict[str, Any]:
+def _feed_item(entry: st.FeedEntry) -> dict[str, Any]:
+    v, c = entry.version, entry.case
     return {
         "seq": v.seq,
         "case_id": v.case_id,
@@ -578,7 +581,7 @@ def _feed_item(v: st.CaseVersion, c: st.Case) -> dict[str, Any]:
         "seller_name": c.seller_name or "",
         "recorded_at": local_time(v.recorded_at, "%d/%m/%Y %H:%M:%S"),
         "recipients": c.recipients,
-        "evidence_count": v.evidence_count,
+        "evidence_count": entry.evidence_count,
     }
 
 

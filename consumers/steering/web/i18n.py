@@ -98,9 +98,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "submit": {"vi": "Gửi", "en": "Submit"},
     "no_cases": {"vi": "Không có vụ việc nào.", "en": "No cases."},
     "no_alerts_yet": {"vi": "Chưa có cảnh báo.", "en": "No alerts yet."},
-    "withheld": {
-        "vi": "Chứng cứ không được chia sẻ với cơ quan bạn",
-        "en": "Evidence withheld from your agency",
+    "items_withheld": {
+        "vi": "Chứng cứ không được chia sẻ với cơ quan của bạn: {n} mục",
+        "en": "Evidence items withheld from your agency: {n}",
     },
     "forbidden": {"vi": "Không có quyền truy cập", "en": "Access denied"},
     "forbidden_text": {

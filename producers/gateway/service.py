@@ -1,0 +1,105 @@
+"""What the gateway does with validated events: refuse other agencies', replay known ones, publish the rest.
+
+Plain Python behind the HTTP layer (``events.py``): one ``Gateway`` per process holds the keys,
+the rate limiter, the answers kept for replays and one SDK delivery (producer + outbox) shared
+by the agencies' publishers, so signing, encoding and the outbox are the SDK's own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from agencybus.settings import Settings
+from producers import metrics
+from producers.gateway.errors import GatewayError
+from producers.gateway.idempotency import AnswerStore
+from producers.gateway.keys import KeyStore
+from producers.gateway.ratelimit import RateLimiter
+from producers.publisher import AgencyMismatch, Delivery, Publisher, PublishError, SigningKeyMissing
+from schemas.event_types import EventType
+from schemas.identity import IdentifierError
+from schemas.models import BaseEvent
+from schemas.validation import FieldProblem
+
+
+def _where(index: int, batch: bool, path: str) -> str:
+    if not batch:
+        return path
+    return f"{index}.{path}" if path else str(index)
+
+
+class Gateway:
+    """State of one gateway process; ``close`` flushes the delivery and closes the answers file."""
+
+    def __init__(self, settings: Settings, delivery: Delivery | None = None) -> None:
+        self.settings = settings
+        self.keys = KeyStore(settings.gateway_keys_file or settings.data_dir / "gateway-keys.yaml")
+        self.limiter = RateLimiter(settings.gateway_rate_limit_per_minute)
+        self.answers = AnswerStore(settings.data_dir / "gateway.db")
+        self.delivery = delivery or Delivery(settings, "gateway")
+        self._publishers: dict[str, Publisher] = {}
+        self._lock = threading.Lock()
+
+    def publisher(self, agency: str) -> Publisher:
+        with self._lock:
+            if agency not in self._publishers:
+                self._publishers[agency] = Publisher(agency, self.settings, delivery=self.delivery)
+            return self._publishers[agency]
+
+    def close(self) -> None:
+        self.delivery.close()
+        self.answers.close()
+
+    def publish(
+        self, agency: str, event_type: EventType, events: Sequence[BaseEvent], *, batch: bool
+    ) -> list[dict[str, Any]]:
+        """Each event's result (event_id, status, topic, partition, offset), in order; all or nothing.
+
+        Raises ``GatewayError``: 403 for another agency's event, 422 for one the SDK refuses, 503 when
+        a signed type has no signing key on this host. An event_id this agency sent before gets its
+        first answer again; the same id from another agency is that agency's own event.
+        """
+        foreign = [(i, e) for i, e in enumerate(events) if e.header.agency != agency]
+        if foreign:
+            raise GatewayError(
+                403,
+                "forbidden_agency",
+                f"your API key belongs to {agency}; an agency publishes only its own events",
+                [
+                    FieldProblem(_where(i, batch, "header.agency"), f"must be {agency}", e.header.agency)
+                    for i, e in foreign
+                ],
+            )
+        publisher = self.publisher(agency)
+        prior = self.answers.get_many(agency, "event", [str(e.header.event_id) for e in events])
+        results: dict[int, dict[str, Any]] = {}
+        todo = []
+        problems: list[FieldProblem] = []
+        for i, event in enumerate(events):
+            answer = prior.get(str(event.header.event_id))
+            if answer is not None:
+                results[i] = answer.body
+                continue
+            try:
+                todo.append((i, publisher.prepare(event)))
+            except SigningKeyMissing as exc:  # the operator's to fix, not the client's
+                raise GatewayError(503, "signing_key_missing", str(exc)) from None
+            except AgencyMismatch as exc:  # checked above; kept for safety
+                problems.append(FieldProblem(_where(i, batch, "header.agency"), str(exc)))
+            except (PublishError, IdentifierError) as exc:
+                problems.append(FieldProblem(_where(i, batch, ""), str(exc)))
+        if problems:
+            metrics.EVENTS_REJECTED.labels(agency=agency, type=event_type.key, source="gateway").inc(
+                len(problems)
+            )
+            raise GatewayError(422, "invalid_event", "nothing was published", problems)
+        if todo:
+            receipts = publisher.delivery.send_many([outbound for _, outbound in todo])
+            fresh = []
+            for (i, _), receipt in zip(todo, receipts, strict=True):
+                results[i] = receipt.as_dict()
+                fresh.append((receipt.event_id, 202, results[i]))
+            self.answers.put_many(agency, "event", fresh)
+        return [results[i] for i in range(len(events))]

@@ -1,0 +1,253 @@
+"""Nothing only withheld evidence holds reaches an agency user: case page, search, CSV, feed, forwarder.
+
+Alerts take the real path: a case version is routed (processors.routing), encoded as the
+worker encodes it, decoded as the dashboard and the forwarder decode it, and applied to a
+real SQLite store behind the real web app.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
+
+from consumers.forwarder.forwarder import agency_payload
+from consumers.steering import auth, reports
+from consumers.steering import store as st
+from consumers.steering.web.app import DashboardContext, create_app
+from processors.alert_writer import AlertWriter
+from processors.cases import CaseSnapshot
+from processors.events import EventSummary
+from processors.routing import route
+from schemas import codec
+from schemas.sharing import SHARING_LEVELS, may_see
+
+T0 = 1_767_225_600_000
+AGENCIES = ("QLTT", "CA", "THUE", "SYT", "SCT")
+USERS = {a: f"{a.lower()}.officer" for a in AGENCIES} | {"BCD389": "bcd.chair"}
+WRITER = AlertWriter()
+
+
+@dataclass
+class Dashboard:
+    ctx: DashboardContext
+    clients: dict[str, TestClient]  # by agency, each logged in as that agency's officer
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    tmp: Path = tmp_path_factory.mktemp("dash")
+    store = st.Store(f"sqlite:///{tmp / 'dash.db'}")
+    store.create_schema()
+    users = tmp / "users.yaml"
+    one_hash = auth.hash_password("correct horse battery")  # one argon2 hash for every officer
+    entries = {name: {"agency": agency, "password_hash": one_hash} for agency, name in USERS.items()}
+    users.write_text(yaml.safe_dump({"users": entries}), encoding="utf-8")
+    ctx = DashboardContext(
+        store=store,
+        users_path=users,
+        sessions=auth.Sessions("test-secret", ttl_minutes=60),
+        publisher=None,
+        province_code="38",
+        agency_codes=["BCD389", *AGENCIES],
+        names=lambda lang: reports.Names(),
+    )
+    app = create_app(ctx)
+    clients = {}
+    for user in auth.load_users(users).values():
+        client = TestClient(app)
+        client.cookies.set(auth.Sessions.COOKIE, ctx.sessions.issue(user))  # as a login issues it
+        clients[user.agency] = client
+    yield Dashboard(ctx, clients)
+    for client in clients.values():
+        client.close()
+    store.close()
+
+
+def summary_item(
+    n: int, agency: str, sharing: str, tokens: list[str], name: str, commune: str, text: str
+) -> EventSummary:
+    return EventSummary(
+        event_id=f"00000000-0000-4000-8000-{n:012d}",
+        event_type="violation",
+        agency=agency,
+        occurred_at=T0 + n * 1000,
+        recorded_at=T0 + n * 1000,
+        sharing=sharing,
+        commune_code=commune,
+        seller_name=name,
+        tokens=tokens,
+        summary=text,
+    )
+
+
+def publish(dashboard: Dashboard, snapshot: CaseSnapshot) -> dict[str, dict[str, Any]]:
+    """Route, encode and decode one case version; the full copy into the store; copies by audience."""
+    copies = route(snapshot, "38")
+    decoded = {
+        c.audience: codec.decode_message(value, headers)
+        for c, (value, headers) in zip(copies, WRITER.encode_copies([c.record for c in copies]), strict=True)
+    }
+    dashboard.ctx.store.apply("JointCaseAlert", decoded["ALL"].record)
+    return {a: agency_payload(d, a) for a, d in decoded.items() if a not in ("ALL", "BCD389")}
+
+
+def feed_stream_text(client: TestClient) -> str:
+    """The live feed's first alert events (the SSE stream from the start)."""
+    lines = []
+    with client.stream("GET", "/feed/stream?after=0") as response:
+        for line in response.iter_lines():
+            lines.append(line)
+            if line.startswith("data:") and '"case_id"' in line:
+                break
+    return "\n".join(lines)
+
+
+def leaks(text: str, values: set[str]) -> set[str]:
+    """Values found in ``text`` as whole words (a digit string inside a longer one is not it)."""
+    return {v for v in values if re.search(rf"(?<![\w.]){re.escape(v)}(?![\w])", text)}
+
+
+def surfaces(dashboard: Dashboard, agency: str, case_id: str) -> dict[str, str]:
+    client = dashboard.clients[agency]
+    return {
+        "case page": client.get(f"/cases/{case_id}").text,
+        "case list": client.get("/cases").text,
+        "csv": client.get("/cases.csv").text,
+        "feed page": client.get("/feed").text,
+        "overview": client.get("/").text,
+    }
+
+
+# ----------------------------------------------------------------------------- the issue's reproduction
+
+RED_NID, RED_BANK, RED_WEB = "038190012345", "0011001234567", "halinh-sale.vn"
+
+
+def test_qltt_officer_sees_nothing_of_police_red_evidence(dashboard: Dashboard) -> None:
+    """Issue 16: the case page listed the RED item's national ID, bank account and website, and
+    ``/cases?q=<national ID>`` found the case."""
+    snapshot = CaseSnapshot(
+        case_id="JC-red-repro",
+        cluster_id="S-red-repro",
+        version=2,
+        status="OPEN",
+        merged_into=None,
+        severity="HIGH",
+        rules=[{"rule_id": "multi-agency-violations-90d", "title": "t", "severity": "HIGH", "fired_at": T0}],
+        recipients=["BCD389", "CA", "QLTT"],
+        evidence=[
+            summary_item(
+                1, "QLTT", "GREEN", ["phone:+84912345678"], "Hà Linh Cosmetics", "38001", "QLTT fake serum"
+            ),
+            summary_item(
+                2,
+                "CA",
+                "RED",
+                [f"nid:{RED_NID}", f"bank:970436:{RED_BANK}", f"web:{RED_WEB}", "phone:+84912345678"],
+                "Nguyễn Thị Hà Linh",
+                "38123",
+                "police file 77/CSKT",
+            ),
+        ],
+        opened_at=T0,
+        updated_at=T0 + 2000,
+    )
+    forwarded = publish(dashboard, snapshot)
+    secret = {RED_NID, RED_BANK, RED_WEB, "Nguyễn Thị Hà Linh", "77/CSKT", "38123"}
+    qltt = dashboard.clients["QLTT"]
+    page = qltt.get("/cases/JC-red-repro").text
+    assert "QLTT fake serum" in page and not leaks(page, secret)
+    assert "Evidence items withheld from your agency: 1" in qltt.get("/cases/JC-red-repro?lang=en").text
+    for q in (RED_NID, f"nid:{RED_NID}", RED_BANK, RED_WEB, "Nguyễn Thị Hà Linh"):
+        assert "JC-red-repro" not in qltt.get("/cases", params={"q": q}).text, q
+    assert "JC-red-repro" in qltt.get("/cases", params={"q": "0912345678"}).text  # QLTT's own
+    assert not leaks(qltt.get("/cases.csv").text, secret)
+    assert not leaks(json.dumps(forwarded["QLTT"], ensure_ascii=False), secret)
+    chair = dashboard.clients["BCD389"]
+    assert "JC-red-repro" in chair.get("/cases", params={"q": RED_NID}).text
+    assert RED_NID in chair.get("/cases/JC-red-repro").text
+
+
+# ----------------------------------------------------------------------------- the property
+
+COUNTER = itertools.count(1)
+
+ITEMS = hs.lists(
+    hs.tuples(hs.sampled_from(AGENCIES), hs.sampled_from(SHARING_LEVELS), hs.booleans()),
+    min_size=1,
+    max_size=6,
+)
+RECIPIENTS = hs.sets(hs.sampled_from(AGENCIES), min_size=1, max_size=len(AGENCIES))
+
+
+@pytest.mark.slow
+def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Dashboard) -> None:
+    @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(ITEMS, RECIPIENTS)
+    def check(items: list[tuple[str, str, bool]], recipients: set[str]) -> None:
+        n = next(COUNTER)
+        case_id = f"JC-prop{n:04d}"
+        shared = f"shop:shopee:hl{n:04d}x"  # every item that says True names the same shop
+        evidence = []
+        values: list[set[str]] = []
+        typed: set[str] = set()
+        for i, (agency, level, names_shop) in enumerate(items):
+            nid, bank, web = f"9{n:05d}{i:02d}1111", f"77{n:05d}{i:02d}222", f"p{n}i{i}.example.vn"
+            tokens = [f"nid:{nid}", f"bank:970436:{bank}", f"web:{web}", *([shared] if names_shop else [])]
+            name, commune, text = f"Seller{n}x{i}", f"9{n % 100:02d}{i:02d}", f"summary{n}x{i}"
+            typed |= {nid, bank, web, name, f"nid:{nid}", shared[12:]}
+            evidence.append(summary_item(n * 10 + i, agency, level, tokens, name, commune, text))
+            values.append(
+                {nid, bank, web, name, commune, text, *tokens, *([shared[12:]] if names_shop else [])}
+            )
+        snapshot = CaseSnapshot(
+            case_id=case_id,
+            cluster_id=f"S-prop{n:04d}",
+            version=1,
+            status="OPEN",
+            merged_into=None,
+            severity="HIGH",
+            rules=[{"rule_id": "r", "title": "rule", "severity": "HIGH", "fired_at": T0}],
+            recipients=sorted({"BCD389", *recipients}),
+            evidence=evidence,
+            opened_at=T0,
+            updated_at=T0,
+        )
+        forwarded = publish(dashboard, snapshot)
+        for agency in AGENCIES:
+            seen = [may_see(agency, e, snapshot.recipients) for e in evidence]
+            visible = set().union(*(v for v, ok in zip(values, seen, strict=True) if ok))
+            secret = set().union(*(v for v, ok in zip(values, seen, strict=True) if not ok)) - visible
+            routed = agency in snapshot.recipients
+            texts = surfaces(dashboard, agency, case_id)
+            if routed:
+                texts["live feed"] = feed_stream_text(dashboard.clients[agency])
+                texts["forwarded"] = json.dumps(forwarded[agency], ensure_ascii=False)
+            else:
+                assert dashboard.clients[agency].get(f"/cases/{case_id}").status_code == 403
+            for surface, text in texts.items():
+                assert not leaks(text, secret), (agency, surface, leaks(text, secret))
+            client = dashboard.clients[agency]
+            for value in sorted(secret & typed):  # what an officer would type into the search box
+                hit = client.get("/cases", params={"q": value}).text
+                assert case_id not in hit, (agency, "search", value)
+            if routed and seen.count(False):
+                assert (
+                    f"Evidence items withheld from your agency: {seen.count(False)}"
+                    in client.get(f"/cases/{case_id}?lang=en").text
+                )
+        chair = dashboard.clients["BCD389"].get(f"/cases/{case_id}").text
+        assert all(text in chair for text in (e.summary for e in evidence))
+
+    check()

@@ -79,7 +79,7 @@ def read_to_end(
     from kafka import TopicPartition
 
     from agencybus.kafka import make_consumer
-    from agencybus.offsets import end_offsets
+    from agencybus.offsets import end_offsets, ends_probe
 
     consumer = _consumer(settings)
     try:
@@ -92,10 +92,9 @@ def read_to_end(
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         starts = consumer.beginning_offsets(tps)
-        ends = {
-            tp: int(e or 0)
-            for tp, e in end_offsets(consumer, tps, partial(make_consumer, settings, group_id=None)).items()
-        }
+        ends = end_offsets(
+            consumer, tps, ends_probe(settings, partial(make_consumer, settings, group_id=None))
+        )
         if on_total is not None:
             on_total(sum(max(0, ends[tp] - int(starts[tp] or 0)) for tp in tps))
         remaining = {tp for tp in tps if ends[tp] > int(starts[tp] or 0)}

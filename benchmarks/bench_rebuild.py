@@ -33,7 +33,7 @@ from agencybus.settings import Settings
 from producers.simulator import generate
 from schemas import codec
 from schemas.identity import primary_token
-from schemas.topics import AGENCY_TOPICS
+from schemas.topics import agency_topic
 
 
 def publish_history(settings: Settings, events: int, chunk: int, seed: int) -> int:
@@ -49,9 +49,8 @@ def publish_history(settings: Settings, events: int, chunk: int, seed: int) -> i
             for event in scenario.events:
                 enc = codec.encode_event(event)
                 key = primary_token(event.seller).encode()  # type: ignore[attr-defined]
-                producer.send(
-                    AGENCY_TOPICS[enc.event_type.key].name, key=key, value=enc.value, headers=enc.headers
-                )
+                topic = agency_topic(enc.event_type, event.header.agency).name
+                producer.send(topic, key=key, value=enc.value, headers=enc.headers)
             producer.flush()
             done = offset + n
             rate = done / (time.monotonic() - started)

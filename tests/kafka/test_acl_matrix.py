@@ -114,19 +114,18 @@ def _write(settings: Settings, described: dict[str, bool]) -> dict[str, bool]:
         **client_config(settings), acks="all", retries=0, max_block_ms=10_000, retry_backoff_ms=5
     )
     out = {name: False for name, ok in described.items() if not ok}
+
+    def write(name: str) -> bool:
+        try:  # send() waits for the topic's metadata: many at once share the round trips
+            producer.send(name, value=PROBE, partition=0).get(timeout=CHECK_TIMEOUT_S)
+        except TopicAuthorizationFailedError:
+            return False
+        return True
+
     try:
-        pending = {}
-        for name in [n for n, ok in described.items() if ok]:
-            try:
-                pending[name] = producer.send(name, value=PROBE, partition=0)
-            except TopicAuthorizationFailedError:
-                out[name] = False  # the broker would not even describe it
-        for name, future in pending.items():
-            try:
-                future.get(timeout=CHECK_TIMEOUT_S)
-                out[name] = True
-            except TopicAuthorizationFailedError:
-                out[name] = False
+        names = [n for n, ok in described.items() if ok]
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            out.update(zip(names, pool.map(write, names), strict=True))
     finally:
         producer.close()
     return out
@@ -224,8 +223,9 @@ def test_every_principal_may_do_exactly_what_the_plan_allows_on_every_topic_and_
         out += [(who, TOPIC, name, WRITE, ok) for name, ok in _write(settings, described).items()]
         out += [(who, TOPIC, name, READ, ok) for name, ok in _read(settings, probes, described).items()]
         tp = _readable_topic(plan, who)
-        for group in groups:
-            group_described, read = _group(settings, group, tp)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(lambda group: _group(settings, group, tp), groups))
+        for group, (group_described, read) in zip(groups, answers, strict=True):
             out.append((who, GROUP, group, DESCRIBE, group_described))
             # a commit also needs READ on the topic: only meaningful where the principal has one
             if acl.allowed(plan, who, TOPIC, tp.topic, READ) or not group_described:

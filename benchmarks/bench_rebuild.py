@@ -80,7 +80,7 @@ def in_process(events: int, chunk: int, seed: int) -> dict[str, object]:
     base = []
     for event in scenario.events:
         enc = codec.encode_event(event)
-        summary = ingest(AGENCY_TOPICS[enc.event_type.key].name, enc.value, enc.headers).event
+        summary = ingest(agency_topic(enc.event_type, event.header.agency).name, enc.value, enc.headers).event
         assert summary is not None
         base.append(summary)
     truth = len(scenario.truth["expected_cases"])

@@ -1,0 +1,126 @@
+"""Rebuild benchmark: ``agencybus rebuild`` over a simulated history of a million events.
+
+Run from the repository root (starts its own embedded broker on loopback):
+
+    .venv/bin/python benchmarks/bench_rebuild.py [--events 1000000] [--chunk 100000] [--apply]
+
+1. The simulator's traffic, in chunks of ``--chunk`` events (one seed each, about six
+   events per seller, so sellers do not repeat across chunks), is published to the agency
+   topics of a fresh embedded broker.
+2. ``agencybus rebuild --app-id bench-old --json`` runs as a child process: it reads every
+   record back, decodes and validates it, re-correlates everything into a new namespace
+   and prints the change report (the "running" namespace announced nothing, so every case
+   is opened). Wall time and the child's peak resident memory (``ru_maxrss``) are printed
+   with the report, and the cases opened are compared with the ground truth's.
+3. With ``--apply``, the same again with ``--apply``: the new namespace's tables go to its
+   changelog topics and its versions to the alert topics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agencybus.broker import EmbeddedBroker
+from agencybus.kafka import ensure_topics, make_producer
+from agencybus.settings import Settings
+from producers.simulator import generate
+from schemas import codec
+from schemas.identity import primary_token
+from schemas.topics import AGENCY_TOPICS
+
+
+def publish_history(settings: Settings, events: int, chunk: int, seed: int) -> int:
+    """Publish the simulated history chunk by chunk; returns the ground truth's number of cases."""
+    producer = make_producer(settings, linger_ms=50, batch_size=1 << 20)
+    expected = 0
+    started = time.monotonic()
+    try:
+        for index, offset in enumerate(range(0, events, chunk)):
+            n = min(chunk, events - offset)
+            scenario = generate(seed=seed + index, sellers=max(50, n // 6), events=n)
+            expected += len(scenario.truth["expected_cases"])
+            for event in scenario.events:
+                enc = codec.encode_event(event)
+                key = primary_token(event.seller).encode()  # type: ignore[attr-defined]
+                producer.send(
+                    AGENCY_TOPICS[enc.event_type.key].name, key=key, value=enc.value, headers=enc.headers
+                )
+            producer.flush()
+            done = offset + n
+            rate = done / (time.monotonic() - started)
+            print(f"published {done:,} / {events:,} ({rate:,.0f} ev/s)", file=sys.stderr, flush=True)
+    finally:
+        producer.close()
+    return expected
+
+
+def run_rebuild(settings: Settings, *extra: str) -> tuple[dict[str, object], float, int]:
+    """``agencybus rebuild`` as a child process: its report, wall time and peak RSS (MiB)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENCYBUS_")}
+    env.update(
+        AGENCYBUS_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
+        AGENCYBUS_DATA_DIR=str(settings.data_dir),
+        AGENCYBUS_LOG_LEVEL="WARNING",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "agencybus.cli.main",
+        "rebuild",
+        "--app-id",
+        "bench-old",
+        "--json",
+        *extra,
+    ]
+    started = time.monotonic()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    out = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.monotonic() - started
+    if status != 0:
+        raise SystemExit(f"rebuild failed ({status}): {out}")
+    return json.loads(out), elapsed, usage.ru_maxrss // 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--chunk", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=20261203)
+    parser.add_argument("--apply", action="store_true", help="also run rebuild --apply")
+    parser.add_argument("--workdir", type=Path, default=Path(".agencybus/bench-rebuild"))
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    with EmbeddedBroker(log_dir=args.workdir) as broker:
+        settings = Settings(bootstrap_servers=broker.bootstrap_servers, data_dir=args.workdir)
+        ensure_topics(settings)
+        started = time.monotonic()
+        expected = publish_history(settings, args.events, args.chunk, args.seed)
+        print(f"history published in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        report, elapsed, peak = run_rebuild(settings)
+        print(
+            json.dumps(
+                {"rebuild_s": round(elapsed, 1), "peak_rss_mib": peak, "truth_cases": expected, **report}
+            )
+        )
+        if args.apply:
+            report, elapsed, peak = run_rebuild(settings, "--apply")
+            print(json.dumps({"apply_s": round(elapsed, 1), "peak_rss_mib": peak, **report}))
+    print(
+        f"this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -186,6 +186,18 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = Field(
         None, description="Cookie signing secret; generated under data_dir if unset"
     )
+    dashboard_secure_cookies: bool = Field(
+        True, description="Session cookies only over HTTPS (Secure); the demo turns it off for http://"
+    )
+    login_max_failures_per_user: int = Field(
+        5, ge=1, description="Failed logins for one user name within the window before it is refused"
+    )
+    login_max_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins from one client address within the window before it is refused"
+    )
+    login_window_seconds: int = Field(
+        900, ge=1, description="Failed logins count for this long; a throttled login waits until then"
+    )
 
     @field_validator("province_code")
     @classmethod

@@ -439,6 +439,8 @@ def run_bus(
         envs["processors"][f"{ENV_PREFIX}PROCESSOR_WEB_PORT"] = str(free_port())
         envs["bank"][f"{ENV_PREFIX}BANK_WEB_PORT"] = str(bank_port)
         envs["dashboard"][f"{ENV_PREFIX}DASHBOARD_PORT"] = str(dashboard_port)
+        # served over http://127.0.0.1: a Secure session cookie would not come back over plain HTTP
+        envs["dashboard"][f"{ENV_PREFIX}DASHBOARD_SECURE_COOKIES"] = "false"
 
         plan = [
             ("processors", ["process", "--app-id", "agencybus-processors-demo"]),

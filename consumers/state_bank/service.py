@@ -29,9 +29,10 @@ from sqlalchemy.exc import OperationalError
 
 from agencybus import signing
 from agencybus.kafka import make_consumer, make_producer
+from agencybus.masking import mask_account
 from agencybus.settings import Settings
 from consumers.state_bank import metrics, workflow
-from consumers.state_bank.ledger import Ledger, RequestStatus, mask_account, utcnow
+from consumers.state_bank.ledger import Ledger, RequestStatus, utcnow
 from consumers.state_bank.outbox import BankStatusSigner, StatusRelay
 from consumers.state_bank.sinks import InstructionSink, deliver_pending, make_sink
 from consumers.state_bank.verification import Policy, check_signature

@@ -14,6 +14,12 @@ Run from the repository root (starts its own embedded broker on loopback):
    with the report, and the cases opened are compared with the ground truth's.
 3. With ``--apply``, the same again with ``--apply``: the new namespace's tables go to its
    changelog topics and its versions to the alert topics.
+
+``--in-process`` measures the rebuild's core alone (``processors.rebuild.Rebuild``, no
+broker, no decoding) on ``--events`` summaries: one simulated chunk is generated, decoded
+and validated once, then replayed ``events / chunk`` times as other sellers (each copy's
+identifiers and event ids made distinct; warninglisted identifiers stay shared, as a
+marketplace's escrow account is), so the ground truth is the chunk's times the copies.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from agencybus.settings import Settings
 from producers.simulator import generate
 from schemas import codec
 from schemas.identity import primary_token
-from schemas.topics import AGENCY_TOPICS
+from schemas.topics import agency_topic
 
 
 def publish_history(settings: Settings, events: int, chunk: int, seed: int) -> int:
@@ -49,9 +55,8 @@ def publish_history(settings: Settings, events: int, chunk: int, seed: int) -> i
             for event in scenario.events:
                 enc = codec.encode_event(event)
                 key = primary_token(event.seller).encode()  # type: ignore[attr-defined]
-                producer.send(
-                    AGENCY_TOPICS[enc.event_type.key].name, key=key, value=enc.value, headers=enc.headers
-                )
+                topic = agency_topic(enc.event_type, event.header.agency).name
+                producer.send(topic, key=key, value=enc.value, headers=enc.headers)
             producer.flush()
             done = offset + n
             rate = done / (time.monotonic() - started)
@@ -59,6 +64,53 @@ def publish_history(settings: Settings, events: int, chunk: int, seed: int) -> i
     finally:
         producer.close()
     return expected
+
+
+def in_process(events: int, chunk: int, seed: int) -> dict[str, object]:
+    """The rebuild's core over ``events`` summaries (see the module docstring): time, CPU, peak RSS."""
+    import dataclasses
+    import uuid
+
+    from processors.identity import load_warninglist
+    from processors.ingest import ingest
+    from processors.rebuild import Rebuild
+    from processors.rules import load_rules
+
+    scenario = generate(seed=seed, sellers=max(50, chunk // 6), events=chunk)
+    base = []
+    for event in scenario.events:
+        enc = codec.encode_event(event)
+        summary = ingest(agency_topic(enc.event_type, event.header.agency).name, enc.value, enc.headers).event
+        assert summary is not None
+        base.append(summary)
+    truth = len(scenario.truth["expected_cases"])
+    del scenario
+    warninglist = load_warninglist()
+    rebuild = Rebuild(load_rules(), namespace="bench", warninglist=warninglist)
+    copies = events // chunk
+    wall, cpu = time.monotonic(), time.process_time()
+    for copy in range(copies):
+        for summary in base:
+            tokens = [t if warninglist.matches(t) else f"{t}~{copy}" for t in summary.tokens]
+            event_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{copy}:{summary.event_id}"))
+            rebuild.event(dataclasses.replace(summary, event_id=event_id, tokens=tokens))
+        done = (copy + 1) * len(base)
+        print(
+            f"correlated {done:,} ({done / (time.monotonic() - wall):,.0f} ev/s)", file=sys.stderr, flush=True
+        )
+    result = rebuild.finish({})
+    state_bytes = sum(len(v) for v in result.tables["cluster-state"].raw.values())  # type: ignore[attr-defined]
+    return {
+        "events": copies * len(base),
+        "wall_s": round(time.monotonic() - wall, 1),
+        "cpu_s": round(time.process_time() - cpu, 1),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "cluster_states": len(result.tables["cluster-state"]),
+        "cluster_state_mib": round(state_bytes / 2**20, 1),
+        "tokens": len(result.tables["identity-token-root"]),
+        "truth_cases": truth * copies,
+        **result.report.to_dict(),
+    }
 
 
 def run_rebuild(settings: Settings, *extra: str) -> tuple[dict[str, object], float, int]:
@@ -98,9 +150,13 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=20261203)
     parser.add_argument("--apply", action="store_true", help="also run rebuild --apply")
+    parser.add_argument("--in-process", action="store_true", help="the rebuild core alone, no broker")
     parser.add_argument("--workdir", type=Path, default=Path(".agencybus/bench-rebuild"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.in_process:
+        print(json.dumps(in_process(args.events, args.chunk, args.seed)))
+        return
     with EmbeddedBroker(log_dir=args.workdir) as broker:
         settings = Settings(bootstrap_servers=broker.bootstrap_servers, data_dir=args.workdir)
         ensure_topics(settings)

@@ -189,7 +189,7 @@ def run_rebuild(
 ) -> tuple[Rebuilt, dict[Any, int]]:
     """Read everything, re-correlate into ``new_app_id``'s namespace, compare with ``old_app_id``'s cases."""
     from processors.identity import TokenHasher, load_warninglist
-    from processors.ingest import SOURCE_TOPICS, RejectedRecord, ingest
+    from processors.ingest import RejectedRecord, ingest, source_topics
     from processors.rules import load_rules
 
     rules = load_rules(settings.rules_path)
@@ -215,7 +215,7 @@ def run_rebuild(
         if progress is not None:
             progress(1)
 
-    ends = read_to_end(settings, SOURCE_TOPICS, feed, on_total)
+    ends = read_to_end(settings, source_topics(), feed, on_total)
     return rebuild.finish(announced_cases(settings, old_app_id)), ends
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
@@ -20,6 +21,7 @@ from tests.helpers import dashboard_login
 from tests.unit.test_steering_store import T0, alert, evidence
 
 PASSWORD = "correct horse battery"
+HASH = auth.hash_password(PASSWORD)  # once for the module: argon2 is slow on purpose
 
 
 class Clock:
@@ -40,8 +42,10 @@ def ctx(tmp_path: Path, clock: Clock) -> DashboardContext:
     store = st.Store(f"sqlite:///{tmp_path / 'dash.db'}")
     store.create_schema()
     users = tmp_path / "users.yaml"
-    auth.add_user(users, "bcd.chair", agency="BCD389", password=PASSWORD)
-    auth.add_user(users, "qltt.officer", agency="QLTT", password=PASSWORD)
+    entries = {"bcd.chair": {"agency": "BCD389"}, "qltt.officer": {"agency": "QLTT"}}
+    for entry in entries.values():
+        entry["password_hash"] = HASH
+    users.write_text(yaml.safe_dump({"users": entries}), encoding="utf-8")
     bank_qltt = dict(
         evidence("QLTT", "violation", T0, sharing="GREEN"), seller_tokens=["bank:970436:0011001234567"]
     )

@@ -207,6 +207,18 @@ def test_an_excel_template_filled_in_officers_words_imports_with_no_reject(
     assert second["categories"] == ["IP_INFRINGEMENT", "COUNTERFEIT"]
     assert second["product_categories"] == ["FASHION"]
 
+    app = typer.Typer()
+    register(app)
+    env = {
+        "AGENCYBUS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "AGENCYBUS_DATA_DIR": str(settings.data_dir),
+    }
+    again = CliRunner().invoke(
+        app, ["publish", "--agency", "QLTT", "--type", "violation", str(path)], env=env
+    )
+    assert again.exit_code == 0, again.output
+    assert "already published: 2" in again.output and "rejected:          0" in again.output
+
 
 def test_a_semicolon_csv_from_excel_imports(settings: Settings, tmp_path: Path) -> None:
     run = str(time.time_ns())

@@ -75,6 +75,24 @@ logger.state.level = WARN
 """
 
 
+# What production must share with this cluster (deploy/kafka/compose.yaml sets the same; a unit
+# test, tests/unit/test_deploy_agrees.py, keeps them equal): authorisation, durability, no auto-create.
+BROKER_POLICY: dict[str, str | int] = {
+    "sasl.enabled.mechanisms": MECHANISM,
+    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "allow.everyone.if.no.acl.found": "false",
+    "default.replication.factor": 3,
+    "min.insync.replicas": 2,
+    "auto.create.topics.enable": "false",
+    "unclean.leader.election.enable": "false",
+    "offsets.topic.replication.factor": 3,
+    "transaction.state.log.replication.factor": 3,
+    "transaction.state.log.min.isr": 2,
+    "share.coordinator.state.topic.replication.factor": 3,
+    "share.coordinator.state.topic.min.isr": 2,
+}
+
+
 class ClusterError(RuntimeError):
     """The cluster could not be formatted, started or reached (the message has the log tail)."""
 
@@ -236,7 +254,6 @@ class KafkaCluster:
             "listener.security.protocol.map": "CLIENT:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL",
             "inter.broker.listener.name": "INTERNAL",
             "controller.listener.names": "CONTROLLER",
-            "sasl.enabled.mechanisms": MECHANISM,
             "listener.name.client.sasl.enabled.mechanisms": MECHANISM,
             "listener.name.client.scram-sha-512.sasl.jaas.config": (
                 "org.apache.kafka.common.security.scram.ScramLoginModule required;"
@@ -249,21 +266,11 @@ class KafkaCluster:
             "listener.name.controller.ssl.client.auth": "required",
             # "CN=broker-0,O=..." -> principal "broker-0"
             "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),.*$/$1/,DEFAULT",
-            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "allow.everyone.if.no.acl.found": "false",
+            **BROKER_POLICY,
             "super.users": f"User:{ADMIN_USER};{brokers}",
-            "default.replication.factor": 3,
-            "min.insync.replicas": 2,
             "num.partitions": 6,
-            "auto.create.topics.enable": "false",
-            "unclean.leader.election.enable": "false",
-            "offsets.topic.replication.factor": 3,
             "offsets.topic.num.partitions": 12,
-            "transaction.state.log.replication.factor": 3,
-            "transaction.state.log.min.isr": 2,
             "transaction.state.log.num.partitions": 6,
-            "share.coordinator.state.topic.replication.factor": 3,
-            "share.coordinator.state.topic.min.isr": 2,
             "group.initial.rebalance.delay.ms": 0,
             # a killed broker is fenced (and its partitions led by others) after 6 s instead of 9 s
             "broker.session.timeout.ms": 6000,

@@ -39,7 +39,7 @@ from agencybus.settings import Settings
 from producers.simulator import generate
 from schemas import codec
 from schemas.identity import primary_token
-from schemas.topics import AGENCY_TOPICS
+from schemas.topics import agency_topic
 
 
 def publish_history(settings: Settings, events: int, chunk: int, seed: int) -> int:
@@ -55,9 +55,8 @@ def publish_history(settings: Settings, events: int, chunk: int, seed: int) -> i
             for event in scenario.events:
                 enc = codec.encode_event(event)
                 key = primary_token(event.seller).encode()  # type: ignore[attr-defined]
-                producer.send(
-                    AGENCY_TOPICS[enc.event_type.key].name, key=key, value=enc.value, headers=enc.headers
-                )
+                topic = agency_topic(enc.event_type, event.header.agency).name
+                producer.send(topic, key=key, value=enc.value, headers=enc.headers)
             producer.flush()
             done = offset + n
             rate = done / (time.monotonic() - started)
@@ -81,7 +80,7 @@ def in_process(events: int, chunk: int, seed: int) -> dict[str, object]:
     base = []
     for event in scenario.events:
         enc = codec.encode_event(event)
-        summary = ingest(AGENCY_TOPICS[enc.event_type.key].name, enc.value, enc.headers).event
+        summary = ingest(agency_topic(enc.event_type, event.header.agency).name, enc.value, enc.headers).event
         assert summary is not None
         base.append(summary)
     truth = len(scenario.truth["expected_cases"])

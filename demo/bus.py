@@ -90,7 +90,7 @@ def publish_events(settings: Settings, events: Sequence[BaseEvent]) -> list[Publ
         sent = []
         for event in events:
             encoded = encode_event(event)
-            topic = topic_catalog.topic_for(encoded.event_type.key).name
+            topic = topic_catalog.topic_for(encoded.event_type.key, event.header.agency).name
             key = record_key(event)
             future = producer.send(topic, key=key, value=encoded.value, headers=encoded.headers)
             sent.append((event, encoded, topic, key, future))

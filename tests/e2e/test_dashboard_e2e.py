@@ -84,7 +84,7 @@ def test_planted_pattern_becomes_a_case_in_the_store_and_on_the_page(
             for event in events:
                 encoded = codec.encode_event(event)
                 producer.send(
-                    tc.topic_for(event.EVENT_TYPE.key).name,
+                    tc.topic_for(event.EVENT_TYPE.key, event.header.agency).name,
                     key=event.kafka_key(),
                     value=encoded.value,
                     headers=encoded.headers,

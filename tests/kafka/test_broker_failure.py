@@ -19,7 +19,7 @@ import pytest
 from agencybus.cluster import KafkaCluster
 from agencybus.settings import Settings
 from processors.runner import WorkerProcess
-from schemas.topics import AGENCY_TOPICS
+from schemas.topics import agency_topics
 from tests.helpers import header, read_to_end
 from tests.kafka.scenario import Published, expected_cases_found, publish_steadily, scenario, start_worker
 
@@ -72,7 +72,7 @@ def accepted_on_topics(settings: Settings, published: Published) -> Counter[str]
     """How often each accepted event id is on the agency topics (1 each when nothing is lost)."""
     found: Counter[str] = Counter()
     wanted = published.accepted
-    for topic in {t.name for t in AGENCY_TOPICS.values()}:
+    for topic in {t.name for t in agency_topics()}:
         for record in read_to_end(settings, topic, lambda r: (header(r, "ce_id") or b"").decode() in wanted):
             found[(header(record, "ce_id") or b"").decode()] += 1
     return found
@@ -99,7 +99,7 @@ def judge(settings: Settings, published: Published, scn: object, worker: WorkerP
 def test_killing_the_leader_of_the_written_partitions_loses_nothing(
     kafka_cluster: KafkaCluster, kafka_settings: Settings, worker: WorkerProcess
 ) -> None:
-    topics = sorted({t.name for t in AGENCY_TOPICS.values()})
+    topics = sorted({t.name for t in agency_topics()})
     published, _, scn = publish_killing(kafka_cluster, kafka_settings, 900, topics)
     judge(kafka_settings, published, scn, worker)
     assert published.longest_gap_s < 30, "publishing stalled longer than a leader election"

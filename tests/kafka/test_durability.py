@@ -18,6 +18,7 @@ from agencybus.kafka import client_config, make_admin, make_consumer
 from agencybus.settings import Settings
 from producers.publisher import Publisher
 from schemas import topics as catalog
+from schemas.event_types import VIOLATION
 from tests.cli import runtime_app
 from tests.helpers import unique_group
 from tests.integration.test_publisher import violation
@@ -65,7 +66,7 @@ def test_a_full_stop_and_start_keeps_topics_records_offsets_and_cases(
         receipts = publisher.publish_many([violation(phone=f"0912 777 {i:03d}") for i in range(30)])
     assert all(r.delivered for r in receipts)
     group = unique_group("durable")
-    consumer = make_consumer(kafka_settings, catalog.VIOLATIONS.name, group_id=group)
+    consumer = make_consumer(kafka_settings, catalog.topic_for(VIOLATION.key, "QLTT").name, group_id=group)
     try:
         while not consumer.poll(timeout_ms=1000):
             pass

@@ -27,7 +27,7 @@ from agencybus.kafka import ensure_topics
 from agencybus.settings import Settings
 from consumers.steering import store as st
 from processors.app import internal_topics
-from processors.rebuild_cli import group_members, read_active, read_to_end
+from processors.rebuild_cli import group_members, read_active, read_states, read_to_end
 from processors.rules import DEFAULT_RULES
 from processors.runner import WorkerProcess
 from producers.simulator import generate
@@ -197,3 +197,11 @@ def test_rebuild_after_a_rule_change_reports_and_switches_without_announcing_twi
         worker.stop()
     # one version (a replay may publish it twice, byte for byte: consumers keep one)
     assert {(a["case_id"], a["version"]) for a in new} == {(case["case_id"], case["version"] + 1)}
+
+    # the old namespace is kept until deleted; the active one cannot be
+    refused = _cli(settings, "rebuild", "--delete-namespace", new_app)
+    assert refused.returncode == 2 and "active namespace" in refused.stderr
+    deleted = _cli(settings, "rebuild", "--delete-namespace", old_app)
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"{old_app}-cluster-state-changelog" in deleted.stdout
+    assert not read_states(settings, old_app)

@@ -207,6 +207,19 @@ class Settings(BaseSettings):
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.data_dir / UNSET_PATHS["keys_dir"]
 
+    def kafka_env(self) -> dict[str, str]:
+        """The AGENCYBUS_* variables of this broker connection, for a child process (holds the password)."""
+        names = ["broker_kind", "bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username"]
+        names += ["sasl_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "replication_factor"]
+        env = {}
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is not None:
+                env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+        return env
+
     def sqlite_url(self, name: str) -> str:
         """Database URL for the consumer store ``name`` (SQLite under data_dir unless database_url is set)."""
         if self.database_url:

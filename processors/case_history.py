@@ -41,6 +41,7 @@ from typing import Any
 
 from processors.events import EventSummary
 from processors.rules import RuleSet
+from schemas import ids
 
 CASE_UPDATE = "case-update"
 
@@ -49,8 +50,8 @@ Fold = dict[str, Any]  # {"case": content | None, "closed_at": int | None, "last
 
 
 def scoped_id(item: Item) -> str:
-    """An input's id within its agency: two agencies may use the same event id."""
-    return f"{item.get('agency') or ''}:{item['event_id']}"
+    """An input's id within its agency (``schemas.ids``): two agencies may use the same event id."""
+    return ids.scoped_id(item.get("agency") or "", item["event_id"])
 
 
 def item_key(item: Item) -> tuple[int, str, str]:

@@ -292,7 +292,7 @@ class Correlator:
         new = self.empty_state(state["cluster_id"])
         new.update(
             history=history,
-            seen=[f"{e.get('agency') or ''}:{e['event_id']}" for e in history],
+            seen=[scoped_id(e) for e in history],
             merged_into=state.get("merged_into"),
             absorbed=state.get("absorbed") or [],
             pending=state.get("pending") or [],
@@ -320,6 +320,10 @@ class Correlator:
 
     def _bump(self, state: dict[str, Any]) -> CaseSnapshot:
         state["case"]["version"] += 1
+        return self._snapshot(state)
+
+    def snapshot(self, state: dict[str, Any]) -> CaseSnapshot:
+        """The current version of a cluster's case (it must have one)."""
         return self._snapshot(state)
 
     def _snapshot(self, state: dict[str, Any]) -> CaseSnapshot:

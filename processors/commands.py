@@ -25,8 +25,10 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def process(
-    app_id: str = typer.Option(
-        "agencybus-processors", help="faust app id: consumer group and state namespace"
+    app_id: str | None = typer.Option(
+        None,
+        help="faust app id: consumer group and state namespace (default: the active namespace, "
+        "agencybus-processors until a rebuild switched it)",
     ),
     web_port: int | None = typer.Option(
         None, help="This worker's faust web port (default AGENCYBUS_PROCESSOR_WEB_PORT)"
@@ -45,6 +47,10 @@ def process(
 
     settings = _settings(processor_web_port=web_port)
     configure_logging(settings)
+    if app_id is None:
+        from processors.rebuild_cli import active_app_id
+
+        app_id = active_app_id(settings)
     try:
         app = build_app(settings, app_id, namespace)
     except (RulesError, WarninglistError) as exc:
@@ -189,3 +195,6 @@ def register(app: typer.Typer) -> None:
     app.command("process")(process)
     app.command("audit")(audit)
     app.add_typer(identity_app, name="identity")
+    from processors.rebuild_cli import rebuild
+
+    app.command("rebuild")(rebuild)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +22,13 @@ def _settings() -> Settings:
 
 def publish(
     file: Annotated[
-        Path, typer.Argument(help="CSV (header row, UTF-8) or JSON Lines file.", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(
+            help="Excel .xlsx (as `agencybus template` writes it), CSV (header row, UTF-8, `,` or `;`) "
+            "or JSON Lines file.",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     agency: Annotated[str, typer.Option("--agency", help="Your agency code (header.agency), e.g. QLTT.")],
     event_type: Annotated[
@@ -32,7 +38,7 @@ def publish(
         ),
     ],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="csv or jsonl (default: from the file suffix).")
+        str | None, typer.Option("--format", help="xlsx, csv or jsonl (default: from the file suffix).")
     ] = None,
     source_system: Annotated[
         str | None,
@@ -99,7 +105,7 @@ def outbox_status(
     ] = None,
 ) -> None:
     """Pending events and the age of the oldest, per outbox (one per agency SDK user, one for the gateway)."""
-    from producers.outbox import Outbox, outbox_files
+    from producers.outbox import Outbox, OutboxError, outbox_files
 
     directory = data_dir or _settings().data_dir
     files = outbox_files(directory)
@@ -108,17 +114,93 @@ def outbox_status(
         return
     now = time.time()
     typer.echo(f"{'outbox':<12} {'pending':>8} {'oldest age':>12} {'delivered':>10}  last error")
+    unreadable = 0
     for path in files:
-        box = Outbox(path)
         try:
-            st = box.status()
-        finally:
-            box.close()
+            box = Outbox(path)
+            try:
+                st = box.status()
+            finally:
+                box.close()
+        except OutboxError as exc:
+            unreadable += 1
+            typer.echo(f"{path.stem:<12} {'UNREADABLE':>8}  {exc}")
+            continue
         age = st.oldest_age_s(now)
         age_text = "-" if age is None else f"{age:.0f} s"
         typer.echo(
             f"{path.stem:<12} {st.pending:>8} {age_text:>12} {st.delivered:>10}  {st.last_error or ''}"
         )
+    if unreadable:
+        raise typer.Exit(1)
+
+
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data dir (default AGENCYBUS_DATA_DIR).")]
+
+
+def _outbox_file(name: str, data_dir: Path | None) -> Path:
+    from producers.outbox import outbox_path
+
+    return outbox_path(data_dir or _settings().data_dir, name)
+
+
+@outbox_app.command("check")
+def outbox_check(data_dir: DataDirOpt = None) -> None:
+    """Whether each outbox opens (integrity checked) and what it holds, or what is wrong with it."""
+    from producers.outbox_recovery import check_all
+
+    directory = data_dir or _settings().data_dir
+    results = check_all(directory)
+    if not results:
+        typer.echo(f"no outbox under {directory}")
+        return
+    for r in results:
+        if r.ok:
+            typer.echo(f"ok          {r.path}  pending {r.pending}, delivered {r.delivered}")
+        else:
+            typer.echo(f"UNREADABLE  {r.path}: {r.problem}")
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@outbox_app.command("export")
+def outbox_export(
+    name: Annotated[str, typer.Argument(help="Outbox name: an agency code, or 'gateway'.")],
+    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write the pending events to.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Save every pending event still readable in an outbox (read-only; for a damaged file too)."""
+    from producers.outbox_recovery import export
+
+    result = export(_outbox_file(name, data_dir), out)
+    typer.echo(f"exported {result.exported} pending events from {result.path} to {result.out}")
+    if result.first_error:
+        lost = (
+            f"{result.unreadable} rows could not be read" if result.unreadable else "not everything was read"
+        )
+        typer.echo(
+            f"{lost} ({result.first_error}): send those events again from your own system "
+            "(same event ids: consumers deduplicate them)",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+@outbox_app.command("restore")
+def outbox_restore(
+    name: Annotated[str, typer.Argument(help="Outbox name: an agency code, or 'gateway'.")],
+    source: Annotated[Path, typer.Option("--from", help="A file written by `agencybus outbox export`.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Move a damaged outbox aside (nothing deleted) and queue the exported events in a fresh one."""
+    from producers.outbox_recovery import restore
+
+    result = restore(_outbox_file(name, data_dir), source)
+    for moved in result.moved_to:
+        typer.echo(f"moved aside: {moved}")
+    typer.echo(
+        f"queued {result.queued} events in a fresh {result.path}; `agencybus outbox flush {name}` sends them"
+    )
 
 
 @outbox_app.command("flush")
@@ -126,14 +208,19 @@ def outbox_flush(
     name: Annotated[str, typer.Argument(help="Outbox name: an agency code, or 'gateway'.")],
 ) -> None:
     """Deliver what an outbox holds now, in order; stops at the first failure."""
+    from producers.outbox import OutboxError
     from producers.publisher import Delivery
 
-    delivery = Delivery(_settings(), name, start_flusher=False)
     try:
-        sent = delivery.flush_outbox(retry_now=True)
-        left = delivery.outbox.pending_count()
-    finally:
-        delivery.close()
+        delivery = Delivery(_settings(), name, start_flusher=False)
+        try:
+            sent = delivery.flush_outbox(retry_now=True)
+            left = delivery.outbox.pending_count()
+        finally:
+            delivery.close()
+    except OutboxError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"delivered {sent}, still pending {left}")
     if left:
         raise typer.Exit(1)
@@ -242,9 +329,39 @@ def simulate(
     )
 
 
+def template(
+    event_type: Annotated[
+        str,
+        typer.Option(
+            "--type", help="inspection, violation, tax-anomaly, complaint or payment-block-request."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the .xlsx (default: mau-<type>.xlsx here).")
+    ] = None,
+) -> None:
+    """Write the Excel template of an event type: Vietnamese titles, drop-down lists, an example row."""
+    from producers.file_import import columns_for, importable_types
+    from producers.spreadsheet import write_template
+    from schemas.examples import example_events
+
+    types = importable_types()
+    if event_type not in types:
+        typer.echo(f"error: --type: expected one of {', '.join(types)}, found {event_type!r}", err=True)
+        raise typer.Exit(2)
+    record_name = types[event_type].record_name
+    events = example_events(base_time=datetime.now(UTC), fresh_ids=True)  # dated around today
+    example = next(e for e in events if e.EVENT_TYPE.record_name == record_name)
+    target = out or Path(f"mau-{event_type}.xlsx")
+    write_template(target, record_name, columns_for(record_name), example.model_dump())
+    typer.echo(f"template written to {target}; fill it and import it with")
+    typer.echo(f"  agencybus publish --agency <AGENCY> --type {event_type} {target}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this role's verb groups to the main app."""
     app.command("publish")(publish)
     app.add_typer(outbox_app, name="outbox")
     app.add_typer(gateway_app, name="gateway")
     app.command("simulate")(simulate)
+    app.command("template")(template)

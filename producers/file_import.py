@@ -1,23 +1,27 @@
-"""File import: ``agencybus publish --agency QLTT --type violation FILE`` for CSV and JSON Lines.
+"""File import: ``agencybus publish --agency QLTT --type violation FILE`` for CSV, Excel and JSON Lines.
 
 Column names are the field paths of the event's ``.avsc`` (``seller.tax_codes``,
 ``legal_basis.decision_number``), derived from the schema itself, so the contract has one
-spelling everywhere. Lists of text go in one cell separated by ``;``; lists of records
-(bank accounts, e-wallets, shops, block targets) are ``;``-separated items whose parts are
-``:``-separated in schema order (``970436:0011001234567:NGUYEN VAN A``), the last part taking
-the rest of the item (so a shop URL may contain ``:``).
+spelling everywhere, or their Vietnamese titles (``schemas/reference/labels_vi.yaml``, the ones
+``agencybus template`` writes). Codes are read by code in any case or by Vietnamese label
+(``shopee``, "Hàng giả"). A CSV may be separated by ``,`` or ``;`` (Excel with Vietnamese
+regional settings) and start with a byte-order mark. Lists of text go in one cell separated
+by ``;``; lists of records (bank accounts, e-wallets, shops, block targets) are ``;``-separated
+items whose parts are ``:``-separated in schema order (``970436:0011001234567:NGUYEN VAN A``),
+the last part taking the rest of the item (so a shop URL may contain ``:``).
 
 Every row is validated by the same pydantic model as the SDK and the gateway. A bad row never
 stops the import: it goes to ``<name>.rejects.csv`` next to the input with its row and line
-number, the field path, the reason and the value found. The event_id of a row is derived from
-agency, event type and the row's ``header.source_record_id``, so importing the same file
-again publishes nothing new.
+number, the column as the file spells it, the field path, the reason and the value found. The
+event_id of a row is derived from agency, event type and the row's ``header.source_record_id``,
+so importing the same file again publishes nothing new.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,7 +34,7 @@ from pydantic import ValidationError
 
 from producers.outbox import OutboundEvent
 from producers.publisher import AgencyMismatch, Publisher, PublishError
-from schemas import catalog
+from schemas import catalog, labels
 from schemas.event_types import AGENCY_EVENTS, EventType
 from schemas.identity import IdentifierError
 from schemas.validation import FieldProblem, field_errors
@@ -49,7 +53,7 @@ FILLED_HEADER_FIELDS = (
     "recorded_at",
     "schema_version",
 )
-REJECT_COLUMNS = ("row", "line", "field", "reason", "found")
+REJECT_COLUMNS = ("row", "line", "column", "field", "reason", "found")
 
 
 class FileFormatError(ValueError):
@@ -65,6 +69,20 @@ def derive_event_id(agency: str, event_type: str, source_record_id: str) -> str:
 
 
 @dataclass(frozen=True)
+class Coded:
+    """The codes a cell (or a part of it) takes: an Avro enum, read by code, label or alias."""
+
+    enum: str
+    symbols: tuple[str, ...]
+
+    def read(self, text: str) -> str | None:
+        return labels.code_for(self.enum, self.symbols, text)
+
+    def choices(self) -> str:
+        return ", ".join(f"{labels.code_label(self.enum, s)} ({s})" for s in self.symbols)
+
+
+@dataclass(frozen=True)
 class Column:
     """One CSV column: a flattened avsc field path and how its cell is read."""
 
@@ -74,6 +92,14 @@ class Column:
     type_text: str
     doc: str
     parts: tuple[str, ...] = ()  # sub-field names for "records"
+    coded: Coded | None = None  # the codes of a scalar or of a list's items
+    part_codes: tuple[tuple[str, Coded], ...] = ()  # the coded parts of "records"
+    logical: str | None = None  # "date" or "timestamp": how a spreadsheet's date cell is written
+
+    @property
+    def title(self) -> str:
+        """The column's Vietnamese title, or its path when the table has none."""
+        return labels.field_title(self.path) or self.path
 
 
 def _type_text(schema: Any, named: dict[str, Any]) -> str:
@@ -115,6 +141,28 @@ def _register(schema: Any, named: dict[str, Any]) -> None:
             _register(sub, named)
 
 
+def _resolved(schema: Any, named: dict[str, Any]) -> Any:
+    """The schema without its null branch, named types looked up."""
+    if isinstance(schema, list):
+        schema = next((s for s in schema if s != "null"), schema)
+    return named.get(schema, schema) if isinstance(schema, str) else schema
+
+
+def _coded(schema: Any, named: dict[str, Any]) -> Coded | None:
+    schema = _resolved(schema, named)
+    if isinstance(schema, dict) and schema.get("type") == "enum":
+        return Coded(schema["name"], tuple(schema["symbols"]))
+    return None
+
+
+def _logical(schema: Any, named: dict[str, Any]) -> str | None:
+    schema = _resolved(schema, named)
+    logical = schema.get("logicalType") if isinstance(schema, dict) else None
+    if logical == "date":
+        return "date"
+    return "timestamp" if logical in ("timestamp-millis", "timestamp-micros") else None
+
+
 def _walk(
     fields: list[dict[str, Any]], prefix: str, optional: bool, named: dict[str, Any]
 ) -> Iterator[Column]:
@@ -122,25 +170,41 @@ def _walk(
         path = f"{prefix}{f['name']}"
         schema = f["type"]
         nullable = isinstance(schema, list) and "null" in schema
-        if nullable:
-            schema = next(s for s in schema if s != "null")
-        if isinstance(schema, str):
-            schema = named.get(schema, schema)
+        schema = _resolved(schema, named)
         required = not optional and "default" not in f
         doc = f.get("doc", "")
         if isinstance(schema, dict) and schema.get("type") == "record":
             yield from _walk(schema["fields"], path + ".", optional or nullable or "default" in f, named)
         elif isinstance(schema, dict) and schema.get("type") == "array":
-            items = schema["items"]
-            if isinstance(items, str):
-                items = named.get(items, items)
+            items = _resolved(schema["items"], named)
             if isinstance(items, dict) and items.get("type") == "record":
                 parts = tuple(p["name"] for p in items["fields"])
-                yield Column(path, "records", required, f"list of {PART_SEPARATOR.join(parts)}", doc, parts)
+                codes = tuple(
+                    (p["name"], coded) for p in items["fields"] if (coded := _coded(p["type"], named))
+                )
+                yield Column(
+                    path,
+                    "records",
+                    required,
+                    f"list of {PART_SEPARATOR.join(parts)}",
+                    doc,
+                    parts,
+                    part_codes=codes,
+                )
             else:
-                yield Column(path, "list", required, _type_text(schema, named), doc)
+                yield Column(
+                    path, "list", required, _type_text(schema, named), doc, coded=_coded(items, named)
+                )
         else:
-            yield Column(path, "scalar", required, _type_text(f["type"], named), doc)
+            yield Column(
+                path,
+                "scalar",
+                required,
+                _type_text(f["type"], named),
+                doc,
+                coded=_coded(schema, named),
+                logical=_logical(schema, named),
+            )
 
 
 def columns_for(record_name: str) -> list[Column]:
@@ -173,15 +237,48 @@ def _split_list(cell: str) -> list[str]:
 _URL_GUARD = "\x00"
 
 
-def _record_item(item: str, parts: tuple[str, ...]) -> dict[str, str]:
-    """``a:b:c`` → parts in schema order; a URL (``https://...``) stays whole wherever it is."""
+def _split_parts(item: str, parts: tuple[str, ...]) -> list[str]:
     guarded = item.replace("://", _URL_GUARD)
-    values = [v.strip().replace(_URL_GUARD, "://") for v in guarded.split(PART_SEPARATOR, len(parts) - 1)]
+    return [v.strip().replace(_URL_GUARD, "://") for v in guarded.split(PART_SEPARATOR, len(parts) - 1)]
+
+
+# A block target's parts; a bank account has no wallet provider and a wallet no BIN, so an officer
+# often leaves that slot out instead of writing it empty (T1:BANK_ACCOUNT:970422:0987654321:NAME).
+_TARGET_PARTS = ("target_id", "kind", "bin", "wallet_provider", "account_number", "account_name")
+_BANK_TARGET_PARTS = ("target_id", "kind", "bin", "account_number", "account_name")
+_WALLET_TARGET_PARTS = ("target_id", "kind", "wallet_provider", "account_number", "account_name")
+
+
+def _record_item(item: str, parts: tuple[str, ...], codes: dict[str, Coded] | None = None) -> dict[str, str]:
+    """``a:b:c`` → parts in schema order; a URL (``https://...``) stays whole wherever it is."""
+    values = _split_parts(item, parts)
+    if parts == _TARGET_PARTS and len(values) > 3:
+        kind = codes["kind"].read(values[1]) if codes and "kind" in codes else values[1]
+        if kind == "BANK_ACCOUNT" and values[3]:
+            parts, values = _BANK_TARGET_PARTS, _split_parts(item, _BANK_TARGET_PARTS)
+        elif kind == "E_WALLET" and values[2]:
+            parts, values = _WALLET_TARGET_PARTS, _split_parts(item, _WALLET_TARGET_PARTS)
     return {name: value for name, value in zip(parts, values, strict=False) if value}
 
 
-def row_to_data(row: dict[str, str], columns: dict[str, Column]) -> dict[str, Any]:
-    """Nested data for the model from one CSV row (empty cells are left out: schema defaults apply)."""
+def _code(coded: Coded, text: str, where: str, problems: list[FieldProblem] | None) -> str:
+    """The code ``text`` names; an unknown one is kept (and reported) with the codes and labels to use."""
+    code = coded.read(text)
+    if code is None:
+        if problems is not None:
+            problems.append(FieldProblem(where, f"{text!r} is not one of the codes: {coded.choices()}", text))
+        return text
+    return code
+
+
+def row_to_data(
+    row: dict[str, str], columns: dict[str, Column], problems: list[FieldProblem] | None = None
+) -> dict[str, Any]:
+    """Nested data for the model from one row (empty cells are left out: schema defaults apply).
+
+    Codes are read by code in any case, by Vietnamese label or alias (``shopee``, "Hàng giả");
+    an unknown code goes to ``problems`` (field path, the codes with their labels).
+    """
     data: dict[str, Any] = {}
     for name, cell in row.items():
         if name is None or cell is None:
@@ -191,30 +288,59 @@ def row_to_data(row: dict[str, str], columns: dict[str, Column]) -> dict[str, An
             continue
         column = columns[name]
         if column.kind == "list":
-            _set(data, column.path, _split_list(text))
+            items = _split_list(text)
+            if column.coded is not None:
+                coded = column.coded
+                items = [_code(coded, v, f"{column.path}.{i}", problems) for i, v in enumerate(items)]
+            _set(data, column.path, items)
         elif column.kind == "records":
-            _set(data, column.path, [_record_item(item, column.parts) for item in _split_list(text)])
+            codes = dict(column.part_codes)
+            records = [_record_item(item, column.parts, codes) for item in _split_list(text)]
+            for i, record in enumerate(records):
+                for part, coded in codes.items():
+                    if part in record:
+                        record[part] = _code(coded, record[part], f"{column.path}.{i}.{part}", problems)
+            _set(data, column.path, records)
+        elif column.coded is not None:
+            _set(data, column.path, _code(column.coded, text, column.path, problems))
         else:
             _set(data, column.path, text)
     return data
 
 
+def _header_path(name: str, columns: dict[str, Column]) -> str | None:
+    """The schema path a header cell names: the path (``occurred_at`` for ``header.occurred_at``) or
+    the Vietnamese title in any case, with or without diacritics and the template's ``*``."""
+    clean = name.strip().lstrip("\ufeff").rstrip("*").strip()
+    if clean in columns:
+        return clean
+    if f"header.{clean}" in columns:
+        return f"header.{clean}"
+    path = labels.title_lookup().get(labels.fold(clean))
+    return path if path in columns else None
+
+
 def resolve_header(fieldnames: list[str], columns: dict[str, Column]) -> dict[str, str]:
-    """Map the file's column names to schema paths (``occurred_at`` is read as ``header.occurred_at``)."""
+    """Map the file's column names to schema paths; unknown or repeated columns stop the import."""
     mapping: dict[str, str] = {}
     unknown: list[str] = []
     for name in fieldnames:
-        clean = name.strip().lstrip("\ufeff")
-        if clean in columns:
-            mapping[name] = clean
-        elif f"header.{clean}" in columns:
-            mapping[name] = f"header.{clean}"
-        else:
+        path = _header_path(name, columns)
+        if path is None:
             unknown.append(name)
+        elif path in mapping.values():
+            first = next(n for n, p in mapping.items() if p == path)
+            raise FileFormatError(f"columns {first!r} and {name!r} both name {path}; keep one")
+        else:
+            mapping[name] = path
     if unknown:
+        hint = ""
+        if len(fieldnames) == 1 and any(sep in fieldnames[0] for sep in ";,\t"):
+            hint = " (the whole header was read as one column: is the file's separator unusual?)"
         raise FileFormatError(
-            f"unknown column(s) {', '.join(repr(u) for u in unknown)}; the columns of this event type are: "
-            + ", ".join(columns)
+            f"unknown column(s) {', '.join(repr(u) for u in unknown)}{hint}; the columns of this event "
+            "type are: "
+            + ", ".join(f"{c.title} ({c.path})" if c.title != c.path else c.path for c in columns.values())
         )
     return mapping
 
@@ -229,6 +355,7 @@ class Reject:
     field: str
     reason: str
     found: str = ""
+    column: str = ""  # the column as the officer's file spells it (filled in by import_file)
 
 
 @dataclass
@@ -301,8 +428,14 @@ class _RowNumbers:
         return taken
 
 
-def read_csv(path: Path, columns: dict[str, Column]) -> Iterator[RawRow]:
-    """Rows of a CSV file with a header row; bad UTF-8 lines become rejected rows, the rest still read."""
+def read_csv(
+    path: Path, columns: dict[str, Column], spelled: dict[str, str] | None = None
+) -> Iterator[RawRow]:
+    """Rows of a CSV file with a header row; bad UTF-8 lines become rejected rows, the rest still read.
+
+    The separator (``,``, ``;``, tab) is read from the header row; a byte-order mark is skipped.
+    ``spelled`` receives path → the column's name as the file spells it.
+    """
     rows = _RowNumbers()
 
     def on_bad(number: int, offset: int, chunk: bytes, exc: UnicodeDecodeError) -> None:
@@ -313,7 +446,10 @@ def read_csv(path: Path, columns: dict[str, Column]) -> Iterator[RawRow]:
         rows.on_bad_utf8(number, offset, chunk, exc)
 
     with path.open("rb") as raw:
-        lines = _decode_lines(raw, on_bad)
+        decoded = _decode_lines(raw, on_bad)
+        first = next(decoded, None)
+        delimiter = sniff_delimiter(first[1]) if first else ","
+        lines = itertools.chain([first] if first else [], decoded)
         current: dict[str, int] = {"first": 0, "size": 0}
 
         def texts() -> Iterator[str]:
@@ -323,12 +459,14 @@ def read_csv(path: Path, columns: dict[str, Column]) -> Iterator[RawRow]:
                 current["size"] += size
                 yield text
 
-        reader = csv.reader(texts())
+        reader = csv.reader(texts(), delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
             raise FileFormatError(f"{path} is empty; expected a header row with column names") from None
         mapping = resolve_header(header, columns)
+        if spelled is not None:
+            spelled.update({p: h.strip().lstrip("\ufeff") for h, p in mapping.items()})
         names = [mapping[h] for h in header]
         current["size"] = 0
         while True:
@@ -367,10 +505,30 @@ def read_csv(path: Path, columns: dict[str, Column]) -> Iterator[RawRow]:
                     size,
                 )
                 continue
-            yield RawRow(
-                row_no, start_line, row_to_data(dict(zip(names, cells, strict=True)), columns), [], size
-            )
+            yield data_row(row_no, start_line, dict(zip(names, cells, strict=True)), columns, size)
         yield from rows.take_bad()
+
+
+def data_row(row: int, line: int, cells: dict[str, str], columns: dict[str, Column], size: int) -> RawRow:
+    """A row read from cells (CSV or spreadsheet): its data, and the codes it could not read."""
+    found: list[FieldProblem] = []
+    data = row_to_data(cells, columns, found)
+    problems = [Reject(row, line, p.path, p.message, str(p.found)[:200]) for p in found]
+    return RawRow(row, line, data, problems, size)
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """``,`` or ``;`` (Excel with Vietnamese regional settings) or a tab, from the header row: the one
+    that occurs most outside quotes (titles and paths contain none of them)."""
+    counts = dict.fromkeys(",;\t", 0)
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(counts, key=lambda c: counts[c])
+    return best if counts[best] > counts[","] else ","
 
 
 def read_jsonl(path: Path) -> Iterator[RawRow]:
@@ -487,12 +645,36 @@ def _problem_reject(raw: RawRow, problem: FieldProblem) -> Reject:
     return Reject(raw.row, raw.line, problem.path or "(row)", problem.message, found[:200])
 
 
+def name_column(reject: Reject, columns: dict[str, Column], spelled: dict[str, str]) -> Reject:
+    """Say which column of the officer's file a reject is about, as the file spells it.
+
+    ``seller.tax_codes.0`` is item 1 of that column; a missing record (``legal_basis`` with every
+    cell empty) is its first required column (``legal_basis.legal_document``), the one to fill.
+    """
+    path = reject.field
+    if path not in columns and not any(path.startswith(c + ".") for c in columns):
+        required = [c for c in columns.values() if c.path.startswith(path + ".") and c.required]
+        if required:
+            path = required[0].path
+    owner = next(
+        (c for c in sorted(columns, key=len, reverse=True) if path == c or path.startswith(c + ".")), None
+    )
+    if owner is None:
+        return Reject(reject.row, reject.line, path, reject.reason, reject.found)  # a whole line or row
+    name = spelled.get(owner) or f"{columns[owner].title} ({owner}, not in the file)"
+    rest = path[len(owner) + 1 :].split(".") if path != owner else []
+    if rest and rest[0].isdigit():
+        name += f" (item {int(rest[0]) + 1}{', ' + '.'.join(rest[1:]) if rest[1:] else ''})"
+    return Reject(reject.row, reject.line, path, reject.reason, reject.found, name)
+
+
 def write_rejects(path: Path, rejects: list[Reject]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    # utf-8-sig: Excel opens a CSV with a byte-order mark as UTF-8 (Vietnamese stays readable)
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(REJECT_COLUMNS)
         for r in rejects:
-            writer.writerow([r.row, r.line, r.field, r.reason, r.found])
+            writer.writerow([r.row, r.line, r.column or r.field, r.field, r.reason, r.found])
 
 
 def reject_path(path: Path) -> Path:
@@ -508,8 +690,14 @@ def detect_format(path: Path, fmt: str | None) -> str:
         return "jsonl"
     if suffix in (".csv", ".txt"):
         return "csv"
+    if suffix in (".xlsx", ".xlsm"):
+        return "xlsx"
+    if suffix == ".xls":
+        raise FileFormatError(
+            f"{path.name} is an old Excel 97-2003 workbook; save it as .xlsx (Excel Workbook) or CSV UTF-8"
+        )
     raise FileFormatError(
-        f"cannot tell the format of {path.name} from its suffix; use --format csv or --format jsonl"
+        f"cannot tell the format of {path.name} from its suffix; use --format csv, xlsx or jsonl"
     )
 
 
@@ -534,7 +722,18 @@ def import_file(
     model = model_for(event_type.record_name)
     fmt = detect_format(path, fmt)
     columns = {c.path: c for c in columns_for(event_type.record_name)}
-    rows = read_csv(path, columns) if fmt == "csv" else read_jsonl(path)
+    spelled: dict[str, str] = {}  # path -> the column as the file spells it
+    if fmt == "csv":
+        rows = read_csv(path, columns, spelled)
+    elif fmt == "xlsx":
+        from producers.spreadsheet import read_xlsx
+
+        rows = read_xlsx(path, columns, spelled)
+    elif fmt == "jsonl":
+        rows = read_jsonl(path)
+        spelled.update({c: c for c in columns})  # a JSON file names fields by their paths
+    else:
+        raise FileFormatError(f"unknown format {fmt!r}; use csv, xlsx or jsonl")
     summary = ImportSummary()
     batch: list[OutboundEvent] = []
     system = source_system or f"file-import:{path.name}"
@@ -588,7 +787,7 @@ def import_file(
                 problems = [Reject(raw.row, raw.line, "(row)", str(exc), "")]
         if problems or outbound is None:
             summary.rejected += 1
-            summary.rejects.extend(problems)
+            summary.rejects.extend(name_column(r, columns, spelled) for r in problems)
             continue
         batch.append(outbound)
         if len(batch) >= BATCH_SIZE:

@@ -48,6 +48,11 @@ OUTBOX_OLDEST_AGE = Gauge(
     "Age of the oldest event waiting in the outbox (0 when empty).",
     ["outbox"],
 )
+OUTBOX_WRITE_FAILURES = Counter(
+    "agencybus_outbox_write_failures_total",
+    "Writes to the durable outbox that failed (disk full, I/O error); the error names the file.",
+    ["outbox"],
+)
 GATEWAY_REQUESTS = Counter(
     "agencybus_gateway_requests_total",
     "HTTP ingest requests by route and status code.",

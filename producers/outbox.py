@@ -18,13 +18,25 @@ text: random 36-character keys made every commit rewrite pages all over a growin
 remembering a delivered event cost 3 µs in an empty file and 12 µs after 100,000 events. Files
 with the earlier ``delivered`` table are migrated when opened. Entries older than the retention
 are pruned (``prune_delivered``).
+
+Failing safe. Every SQLite failure surfaces as this module's own error naming the file:
+:class:`OutboxWriteFailed` (disk full, I/O error: the caller learns what was and was not kept)
+or :class:`OutboxUnreadable` (damaged, emptied or deleted). A sidecar marker
+(``<name>.db.created``) records that the file was created, so an outbox truncated to 0 bytes or
+deleted is refused at start instead of opening as a fresh, empty database, which would hide the
+events it held; ``PRAGMA quick_check`` refuses a damaged one. Recovery: ``agencybus outbox
+check|export|restore`` (``producers.outbox_recovery``, docs/adapters.md). The WAL is
+checkpointed every ``WAL_AUTOCHECKPOINT_PAGES`` and truncated to ``WAL_SIZE_LIMIT`` bytes, and
+to zero whenever the outbox empties, so the log cannot grow into a small disk.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -34,6 +46,46 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OUTBOX_DIR = "outbox"
+MARKER_SUFFIX = ".created"
+WAL_AUTOCHECKPOINT_PAGES = 256  # checkpoint the log into the file every 1 MiB of 4 KiB pages
+WAL_SIZE_LIMIT = 1 << 20  # after a checkpoint the log file is truncated to at most this many bytes
+RECOVERY = (
+    "recovery: `agencybus outbox check` says what is wrong; `agencybus outbox export NAME --out FILE` "
+    "saves every pending event still readable; `agencybus outbox restore NAME --from FILE` moves the "
+    "damaged file aside and queues them in a fresh outbox (docs/adapters.md, 'Outbox recovery')"
+)
+
+# SQLite result codes (sqlite3.Error.sqlite_errorcode) that mean the file itself is damaged
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+class OutboxError(RuntimeError):
+    """The outbox file cannot be used as asked; the message names the file and what to do."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(f"outbox {path}: {message}")
+        self.path = path
+        self.reason = message
+
+
+class OutboxWriteFailed(OutboxError):
+    """A write to the outbox failed (disk full, I/O error); nothing of that write was kept.
+
+    Raised by the SDK (``producers.publisher``) with what it means for the events concerned:
+    ``receipts`` of events the bus acknowledged anyway (do not publish them again), and
+    ``not_accepted``, the event_ids neither delivered nor queued (publish them again later).
+    """
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(path, message)
+        self.receipts: list[object] = []
+        self.not_accepted: list[str] = []
+
+
+class OutboxUnreadable(OutboxError):
+    """An outbox that existed is missing, empty or damaged: refused rather than started afresh."""
+
 
 _OUTBOX_TABLE = """
 CREATE TABLE outbox (
@@ -160,21 +212,108 @@ def outbox_path(data_dir: Path, name: str) -> Path:
 
 
 def outbox_files(data_dir: Path) -> list[Path]:
-    return sorted((data_dir / OUTBOX_DIR).glob("*.db"))
+    """Outbox files under ``data_dir``, and those whose marker says they existed but are gone."""
+    folder = data_dir / OUTBOX_DIR
+    files = set(folder.glob("*.db"))
+    files |= {m.with_name(m.name.removesuffix(MARKER_SUFFIX)) for m in folder.glob(f"*.db{MARKER_SUFFIX}")}
+    return sorted(files)
+
+
+def marker_path(path: Path) -> Path:
+    """The sidecar saying an outbox file was created (and when): ``QLTT.db`` has ``QLTT.db.created``."""
+    return path.with_name(path.name + MARKER_SUFFIX)
+
+
+def _write_marker(path: Path) -> None:
+    marker = marker_path(path)
+    tmp = marker.with_name(marker.name + ".tmp")
+    text = json.dumps({"file": str(path), "created_at": time.time()})
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(marker)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutboxWriteFailed(path, f"cannot write its marker {marker.name}: {exc}") from exc
+
+
+def _marker_created_at(path: Path) -> str:
+    try:
+        created = float(json.loads(marker_path(path).read_text(encoding="utf-8"))["created_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "at an unknown time"
+    return "at " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created))
 
 
 class Outbox:
-    """A SQLite outbox file; thread-safe (one connection behind a lock)."""
+    """A SQLite outbox file; thread-safe (one connection behind a lock).
+
+    Opening refuses (:class:`OutboxUnreadable`) a file its marker says existed that is now
+    missing, empty or damaged; a file of an earlier version without a marker gets one.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        existed = marker_path(path).exists()
+        if existed and not path.exists():
+            raise OutboxUnreadable(
+                path,
+                f"the file is missing, though it was created {_marker_created_at(path)} "
+                f"({marker_path(path).name}): the events it held are not there; {RECOVERY}. "
+                "To start an empty outbox on purpose, remove the marker too",
+            )
+        if existed and path.stat().st_size == 0:
+            raise OutboxUnreadable(
+                path,
+                f"the file is empty (0 bytes), though it was created {_marker_created_at(path)}: "
+                f"it was truncated, and the events it held are not there; {RECOVERY}",
+            )
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.create_function("id_key", 1, id_key, deterministic=True)
-        self._migrate()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            self._db.create_function("id_key", 1, id_key, deterministic=True)
+            problems = [r[0] for r in self._db.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise OutboxUnreadable(path, f"the file is damaged ({'; '.join(problems)}); {RECOVERY}")
+            self._migrate()
+        except sqlite3.Error as exc:  # not a database, malformed, unreadable: never started afresh
+            self._db.close()
+            raise OutboxUnreadable(path, f"the file cannot be read ({exc}); {RECOVERY}") from exc
+        except OutboxError:
+            self._db.close()
+            raise
+        if not existed:
+            try:
+                _write_marker(path)
+            except OutboxWriteFailed:
+                self._db.close()
+                raise
+
+    def _failure(self, exc: sqlite3.Error, doing: str) -> OutboxError:
+        """This module's error for a SQLite failure while ``doing`` something (names the file)."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        name = getattr(exc, "sqlite_errorname", type(exc).__name__)
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return OutboxUnreadable(
+                self.path, f"{doing} failed, the file is damaged ({exc}, {name}); {RECOVERY}"
+            )
+        return OutboxWriteFailed(self.path, f"{doing} failed ({exc}, {name}); nothing of it was written")
+
+    @contextmanager
+    def _reading(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise self._failure(exc, doing) from exc
 
     def _tables(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -185,7 +324,7 @@ class Outbox:
         Earlier layouts: the outbox unique on ``event_id`` alone, the delivered log without an
         agency, and before that a ``delivered`` table keyed by the event_id text.
         """
-        with self._tx() as db:
+        with self._tx("creating or migrating the tables") as db:
             if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
                 return
             tables = self._tables()
@@ -217,15 +356,31 @@ class Outbox:
             self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a SQLite failure (also of the COMMIT) is rolled back and raised as
+        this module's error, so the connection never stays inside a failed transaction."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._failure(exc, doing) from exc
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the file and truncate the WAL to zero (the Delivery does it when the
+        outbox empties). A failure (no room to grow the file) only leaves the WAL as it was."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise self._failure(exc, "checkpointing the WAL") from exc
 
     # ------------------------------------------------------------------ writing
 
@@ -234,7 +389,8 @@ class Outbox:
         for the same agency)."""
         now = time.time()
         added: list[str] = []
-        with self._tx() as db:
+        events = list(events)
+        with self._tx(f"queueing {len(events)} events") as db:
             for ev in events:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO outbox (event_id, topic, key, value, headers, agency, event_type, "
@@ -264,7 +420,7 @@ class Outbox:
         ]
         if not rows:
             return
-        with self._tx() as db:
+        with self._tx(f"recording {len(rows)} delivered events") as db:
             db.executemany(
                 "INSERT INTO delivered_log (id_key, event_id, topic, partition, offset, delivered_at, "
                 "agency) VALUES (?,?,?,?,?,?,?)",
@@ -276,7 +432,7 @@ class Outbox:
                 )
 
     def record_failure(self, seq: int, error: str) -> None:
-        with self._tx() as db:
+        with self._tx("recording a failed attempt") as db:
             db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?", (error, seq)
             )
@@ -285,7 +441,7 @@ class Outbox:
 
     def peek(self, limit: int = 500) -> list[OutboxRow]:
         """The oldest ``limit`` pending rows, in delivery order."""
-        with self._lock:
+        with self._reading("reading the pending events"):
             cur = self._db.execute(
                 "SELECT seq, event_id, topic, key, value, headers, agency, event_type, enqueued_at, "
                 "attempts, last_error FROM outbox ORDER BY seq LIMIT ?",
@@ -312,11 +468,11 @@ class Outbox:
         ]
 
     def has_pending(self) -> bool:
-        with self._lock:
+        with self._reading("reading the pending events"):
             return self._db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
 
     def pending_count(self) -> int:
-        with self._lock:
+        with self._reading("counting the pending events"):
             return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     def known(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Delivered | None]:
@@ -326,7 +482,7 @@ class Outbox:
         agencies_of: dict[str, list[str]] = {}
         for agency, event_id in wanted:
             agencies_of.setdefault(event_id, []).append(agency)
-        with self._lock:
+        with self._reading("looking up delivered and pending event ids"):
             pending = self._db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
             for start in range(0, len(keys), _IN_CHUNK):
                 chunk = keys[start : start + _IN_CHUNK]
@@ -351,7 +507,7 @@ class Outbox:
         return found
 
     def status(self) -> OutboxStatus:
-        with self._lock:
+        with self._reading("reading the status"):
             pending, oldest = self._db.execute("SELECT count(*), min(enqueued_at) FROM outbox").fetchone()
             delivered = self._db.execute("SELECT count(*) FROM delivered_log").fetchone()[0]
             head = self._db.execute("SELECT attempts, last_error FROM outbox ORDER BY seq LIMIT 1").fetchone()
@@ -366,7 +522,7 @@ class Outbox:
 
     def prune_delivered(self, older_than_s: float) -> int:
         """Forget delivered event_ids older than ``older_than_s`` (older re-imports publish again)."""
-        with self._tx() as db:
+        with self._tx("pruning old delivered ids") as db:
             cur = db.execute(
                 "DELETE FROM delivered_log WHERE delivered_at < ?", (time.time() - older_than_s,)
             )

@@ -8,6 +8,13 @@ acknowledged by every in-sync replica or on disk in the outbox.
 
 Ordering: while the outbox holds anything, new events go behind it, and the outbox is
 delivered strictly in order, so one seller's events (one Kafka key) arrive in the order given.
+
+When the outbox file cannot be written (disk full), the SDK says so with its own error naming
+the file (``OutboxWriteFailed``) and never sends an event twice to make up for it: events the
+bus acknowledged but the outbox could not record are remembered in memory, the flusher stops,
+and nothing more is sent until recording them succeeds (retried before each publish and flush).
+Only a process that exits before that leaves them pending on disk, to be sent again at the next
+start (consumers deduplicate by agency and event_id).
 """
 
 from __future__ import annotations
@@ -31,7 +38,15 @@ from agencybus.partitioner import CachingPartitioner, SendPlacement
 from agencybus.settings import Settings, load_settings
 from agencybus.signing import load_signer, sign_record
 from producers import metrics
-from producers.outbox import Delivered, OutboundEvent, Outbox, OutboxStatus, outbox_path
+from producers.outbox import (
+    Delivered,
+    OutboundEvent,
+    Outbox,
+    OutboxStatus,
+    OutboxUnreadable,
+    OutboxWriteFailed,
+    outbox_path,
+)
 from schemas import catalog, codec, topics
 from schemas.catalog import SchemaVersion
 from schemas.event_types import PAYMENT_BLOCK_REQUEST, PAYMENT_BLOCK_STATUS, EventType
@@ -137,12 +152,19 @@ class Delivery:
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
         self._key_hashes = CachingPartitioner()
+        # delivered (acknowledged) but not recorded in the outbox: the write failed
+        self._unrecorded: list[Delivered] = []
+        self._write_failure: OutboxWriteFailed | None = None
+        self._start_flusher = start_flusher
         self._update_depth()
         if start_flusher:
-            self._flusher = threading.Thread(
-                target=self._flush_loop, name=f"outbox-flusher-{name}", daemon=True
-            )
-            self._flusher.start()
+            self._start_flusher_thread()
+
+    def _start_flusher_thread(self) -> None:
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name=f"outbox-flusher-{self.name}", daemon=True
+        )
+        self._flusher.start()
 
     # ------------------------------------------------------------------ producer lifecycle
 
@@ -262,6 +284,7 @@ class Delivery:
         event_id from another agency is another event.
         """
         start = time.monotonic()
+        self._heal()
         receipts: dict[tuple[str, str], Receipt] = {}
         known = self.outbox.known([(e.agency, e.event_id) for e in events])
         fresh: list[OutboundEvent] = []
@@ -295,9 +318,16 @@ class Delivery:
                     )
                 else:
                     delivered, queued, error = self._send_and_wait(producer, fresh)
-                    self.outbox.record_delivered((d for _, d in delivered), from_outbox=False)
+                    try:
+                        self.outbox.record_delivered((d for _, d in delivered), from_outbox=False)
+                    except OutboxWriteFailed as exc:
+                        raise self._delivered_unrecorded(delivered, queued, exc) from exc
                 if queued:
-                    self.outbox.enqueue(queued, error=error)
+                    try:
+                        self.outbox.enqueue(queued, error=error)
+                    except OutboxWriteFailed as exc:
+                        metrics.OUTBOX_WRITE_FAILURES.labels(outbox=self.name).inc()
+                        raise self._not_queued(delivered, queued, exc) from exc
         if len(delivered) == len(events):  # the usual case: every event new and acknowledged, in order
             answer = [Receipt(d.event_id, d.topic, d.partition, d.offset) for _, d in delivered]
         else:
@@ -335,6 +365,7 @@ class Delivery:
         """Deliver pending events in order until the outbox is empty or a send fails; returns how many."""
         total = 0
         with self._flush_lock:
+            self._heal()
             while not self._stop.is_set():
                 rows = self.outbox.peek(batch_size)
                 if not rows:
@@ -345,7 +376,10 @@ class Delivery:
                 retry_now = False
                 events = [r.event for r in rows]
                 delivered, failed, error = self._send_and_wait(producer, events)
-                self.outbox.record_delivered(d for _, d in delivered)
+                try:
+                    self.outbox.record_delivered(d for _, d in delivered)
+                except OutboxWriteFailed as exc:
+                    raise self._delivered_unrecorded(delivered, [], exc) from exc
                 _count(metrics.EVENTS_PUBLISHED, (e for e, _ in delivered))
                 total += len(delivered)
                 if failed:
@@ -356,8 +390,87 @@ class Delivery:
                     break
         if total:
             log.info("outbox flushed", outbox=self.name, delivered=total)
+            if not self.outbox.has_pending():
+                self._checkpoint()
         self._update_depth()
         return total
+
+    def _checkpoint(self) -> None:
+        """The outbox is empty: truncate its WAL to zero (a failure leaves it, nothing is lost)."""
+        try:
+            self.outbox.checkpoint()
+        except OutboxWriteFailed as exc:
+            log.warning("outbox checkpoint failed", outbox=self.name, error=str(exc))
+
+    # ------------------------------------------------------------------ outbox write failures
+
+    def _delivered_unrecorded(
+        self,
+        delivered: Sequence[tuple[OutboundEvent, Delivered]],
+        not_delivered: Sequence[OutboundEvent],
+        cause: OutboxWriteFailed,
+    ) -> OutboxWriteFailed:
+        """The bus acknowledged ``delivered`` but the outbox could not record it: remember them in
+        memory, stop sending (the flusher stops), and say so; they are never sent again from here."""
+        self._unrecorded.extend(d for _, d in delivered)
+        metrics.OUTBOX_WRITE_FAILURES.labels(outbox=self.name).inc()
+        text = (
+            f"{len(delivered)} events were delivered (acknowledged by the bus) but the outbox could not "
+            f"record it: {cause.reason}. The flusher has stopped and nothing more is sent until "
+            "the outbox can be written again (free disk space): the next publish or flush records them "
+            "first. They are not sent again: do not publish them again."
+        )
+        if not_delivered:
+            text += (
+                f" {len(not_delivered)} events of the batch were neither delivered nor queued: "
+                "publish them again."
+            )
+        failure = OutboxWriteFailed(self.outbox.path, text)
+        failure.receipts = [Receipt(d.event_id, d.topic, d.partition, d.offset) for _, d in delivered]
+        failure.not_accepted = [e.event_id for e in not_delivered]
+        self._write_failure = failure
+        log.error("outbox write failed", outbox=self.name, unrecorded=len(self._unrecorded), error=str(cause))
+        return failure
+
+    def _not_queued(
+        self,
+        delivered: Sequence[tuple[OutboundEvent, Delivered]],
+        queued: Sequence[OutboundEvent],
+        cause: OutboxWriteFailed,
+    ) -> OutboxWriteFailed:
+        """The broker did not take ``queued`` and the outbox could not keep them: the caller must."""
+        text = (
+            f"{len(queued)} events were neither delivered nor queued ({cause.reason}): "
+            "nothing of them is kept; publish them again once the outbox can be written (free disk space)."
+        )
+        if delivered:
+            text += f" {len(delivered)} events of the batch were delivered: do not publish those again."
+        failure = OutboxWriteFailed(self.outbox.path, text)
+        failure.receipts = [Receipt(d.event_id, d.topic, d.partition, d.offset) for _, d in delivered]
+        failure.not_accepted = [e.event_id for e in queued]
+        return failure
+
+    def _heal(self) -> None:
+        """Before sending anything: record what was delivered but not recorded; raise while that fails."""
+        if self._write_failure is None:
+            return
+        try:
+            self.outbox.record_delivered(self._unrecorded)
+        except OutboxWriteFailed as exc:
+            raise OutboxWriteFailed(
+                self.outbox.path,
+                f"still cannot be written ({exc.reason}); {len(self._unrecorded)} "
+                "delivered events wait to be recorded, and nothing is sent until they are (free disk space)",
+            ) from exc
+        log.info("outbox writable again", outbox=self.name, recorded=len(self._unrecorded))
+        self._unrecorded.clear()
+        self._write_failure = None
+        if (
+            self._start_flusher
+            and not self._stop.is_set()
+            and not (self._flusher and self._flusher.is_alive())
+        ):
+            self._start_flusher_thread()
 
     def _flush_loop(self) -> None:
         pruned_at = 0.0
@@ -372,7 +485,12 @@ class Delivery:
                 if time.monotonic() - pruned_at >= PRUNE_INTERVAL_S:
                     pruned_at = time.monotonic()
                     self.prune_delivered()
-            except Exception:  # the flusher must outlive any single failure; the rows stay on disk
+            except (OutboxWriteFailed, OutboxUnreadable) as exc:
+                # sending on would re-send what the outbox could not record: stop; a later publish
+                # or flush that records it starts a new flusher
+                log.error("outbox flusher stopped", outbox=self.name, error=str(exc))
+                return
+            except Exception:  # the flusher must outlive any other failure; the rows stay on disk
                 log.exception("outbox flusher error", outbox=self.name)
 
     def prune_delivered(self) -> int:
@@ -413,6 +531,18 @@ class Delivery:
                 producer.flush(timeout=timeout_s)
             finally:
                 producer.close(timeout=timeout_s)
+        if self._unrecorded:
+            with contextlib.suppress(OutboxWriteFailed):
+                self.outbox.record_delivered(self._unrecorded)
+                self._unrecorded.clear()
+        if self._unrecorded:
+            log.error(
+                "outbox closed with delivered events unrecorded: they are still pending in the file and "
+                "will be sent again at the next start",
+                outbox=self.name,
+                path=str(self.outbox.path),
+                events=len(self._unrecorded),
+            )
         self.outbox.close()
 
 
@@ -579,6 +709,8 @@ class Publisher:
 __all__ = [
     "AgencyMismatch",
     "Delivery",
+    "OutboxUnreadable",
+    "OutboxWriteFailed",
     "PublishError",
     "Publisher",
     "Receipt",

@@ -338,7 +338,8 @@ class _Generator:
                 "targets": [{"target_id": "T1", "kind": "BANK_ACCOUNT", **seller.bank}],
                 "reason": "Tạm dừng giao dịch phục vụ điều tra vụ buôn bán hàng giả",
                 "legal_basis": {
-                    "legal_document": "Bộ luật Tố tụng hình sự 2015",
+                    "legal_document": "Bộ luật Tố tụng hình sự 2015 (101/2015/QH13)",
+                    "article": "Điều 129",
                     "decision_number": f"{self.rng.randrange(1, 99)}/QĐ-PC03",
                 },
                 "valid_from": when,

@@ -253,8 +253,8 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
         scope=BlockScope.ALL_OUTGOING,
         reason="Tạm dừng giao dịch để ngăn tẩu tán tiền thu được từ kinh doanh hàng giả.",
         legal_basis=LegalBasis(
-            legal_document="Bộ luật Tố tụng hình sự 2015",
-            article="Điều 128",
+            legal_document="Bộ luật Tố tụng hình sự 2015 (101/2015/QH13)",
+            article="Điều 129",
             decision_number="17/QĐ-PC03",
             issuing_authority="Công an tỉnh Thanh Hóa",
             signer="Thượng tá Phạm Đức Anh, Trưởng phòng PC03",

@@ -57,6 +57,16 @@ ALERTS_ALL = Topic(
 CASE_UPDATES = Topic(
     "cases.updates.v1", et.CASE_UPDATE, "case_id", "Actions on joint cases (lead agency, notes, close)"
 )
+# Which processors namespace (app id) is the active one: written by `agencybus rebuild --apply`,
+# read by `agencybus process` when no --app-id is given. One JSON record under the key "active".
+PROCESSORS_NAMESPACE = Topic(
+    "processors.namespace.v1",
+    None,
+    "constant",
+    "The processors' active namespace (set by agencybus rebuild --apply)",
+    cleanup_policy="compact",
+    partitions=1,
+)
 
 # Topics agencies publish to, by event type key.
 AGENCY_TOPICS: dict[str, Topic] = {

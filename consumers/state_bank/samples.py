@@ -1,8 +1,8 @@
 """Well-formed payment-block requests for tests, benchmarks and a bank's acceptance drills.
 
-A branch testing its installation needs requests that look like the real thing: a
-police or market-surveillance decision under Nghị định 98/2020/NĐ-CP, accounts at
-Vietcombank / VietinBank / BIDV, signed with the agency's key. ``block_request``
+A branch testing its installation needs requests that look like the real thing: a police
+order freezing accounts under Bộ luật Tố tụng hình sự 2015 (101/2015/QH13) Điều 129, accounts
+at Vietcombank / VietinBank / BIDV, signed with the agency's key. ``block_request``
 builds one as a record dict (fastavro types); ``signed_message`` signs and encodes it.
 """
 
@@ -44,8 +44,8 @@ def block_request(
     agency: str = "CA",
     province_code: str = "38",
     targets: Sequence[dict[str, Any]] | None = None,
-    decision_number: str | None = "125/QĐ-XPHC",
-    legal_document: str = "Nghị định 98/2020/NĐ-CP",
+    decision_number: str | None = "09/LPT-PC03",
+    legal_document: str = "Bộ luật Tố tụng hình sự 2015 (101/2015/QH13)",
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     action: str = "BLOCK",
@@ -104,9 +104,9 @@ def block_request(
         "reason": "Bán mỹ phẩm giả trên sàn thương mại điện tử",
         "legal_basis": {
             "legal_document": legal_document,
-            "article": "Điều 11, khoản 2",
+            "article": "Điều 129",
             "decision_number": decision_number,
-            "issuing_authority": "Công an tỉnh Thanh Hóa" if agency == "CA" else None,
+            "issuing_authority": "Cơ quan CSĐT Công an tỉnh Thanh Hóa" if agency == "CA" else None,
             "signer": None,
             "decision_date": None,
         },

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from consumers.state_bank.ledger import TargetState, mask_account
+from schemas import legal
 
 
 class Reason(StrEnum):
@@ -27,6 +28,7 @@ class Reason(StrEnum):
     PROVINCE_NOT_SERVED = "PROVINCE_NOT_SERVED"
     LEGAL_BASIS_MISSING = "LEGAL_BASIS_MISSING"
     DECISION_NUMBER_MISSING = "DECISION_NUMBER_MISSING"
+    LEGAL_BASIS_NOT_FOR_BLOCKING = "LEGAL_BASIS_NOT_FOR_BLOCKING"
     VALIDITY_EXPIRED = "VALIDITY_EXPIRED"
     VALIDITY_INVALID = "VALIDITY_INVALID"
     NO_TARGETS = "NO_TARGETS"
@@ -172,6 +174,16 @@ def check_legal_basis(record: Mapping[str, Any]) -> list[Problem]:
                 "block needs a competent authority's written decision.",
             )
         )
+    document = str(basis.get("legal_document") or "").strip()
+    if document and str(record.get("action") or "BLOCK") == "BLOCK":
+        # the registry (schemas/reference/legal_instruments.yaml) knows what an instrument provides
+        wrong = legal.freezing_problem(document, basis.get("article"))
+        if wrong is not None:
+            problems.append(
+                Problem(
+                    Reason.LEGAL_BASIS_NOT_FOR_BLOCKING, "legal_basis", wrong[0].upper() + wrong[1:] + "."
+                )
+            )
     return problems
 
 

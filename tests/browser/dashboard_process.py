@@ -37,7 +37,10 @@ class Dashboard:
         return dict(httpx.get(f"{self.url}/api/summary", timeout=5).json())
 
 
-def dashboard_env(bootstrap: str, data_dir: Path, port: int) -> dict[str, str]:
+def dashboard_env(
+    bootstrap: str, data_dir: Path, port: int, extra_env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The dashboard's environment; ``extra_env`` adds e.g. a Kafka cluster's security settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENCYBUS_")}
     env.update(
         AGENCYBUS_BOOTSTRAP_SERVERS=bootstrap,
@@ -46,14 +49,21 @@ def dashboard_env(bootstrap: str, data_dir: Path, port: int) -> dict[str, str]:
         AGENCYBUS_LOG_FORMAT="json",
         AGENCYBUS_METRICS_PORT="0",
     )
+    env.update(extra_env or {})
     return env
 
 
 @contextmanager
-def running_dashboard(bootstrap: str, data_dir: Path, *, startup_timeout: float = 30) -> Iterator[Dashboard]:
+def running_dashboard(
+    bootstrap: str,
+    data_dir: Path,
+    *,
+    startup_timeout: float = 30,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Dashboard]:
     """Create the demo users, start the dashboard, wait until it answers; stop its process group after."""
     port = free_port()
-    env = dashboard_env(bootstrap, data_dir, port)
+    env = dashboard_env(bootstrap, data_dir, port, extra_env)
     for username, agency, name in USERS:
         subprocess.run(
             [

@@ -138,7 +138,7 @@ def test_valid_request_is_received_executed_instructed_and_audited(bank: Bank, t
     vcb = json.loads(next((tmp_path / "instructions" / "970436").glob("*.json")).read_text())
     assert vcb["credit_institution"] == "Vietcombank"
     assert sorted(t["account_number"] for t in vcb["targets"]) == ["0011001234567", "0071000888999"]
-    assert vcb["decision_number"] == "125/QĐ-XPHC"
+    assert vcb["decision_number"] == "09/LPT-PC03"
     with next((tmp_path / "instructions" / "970436").glob("*.csv")).open() as fh:
         assert len(list(csv.DictReader(fh))) == 2
 
@@ -152,7 +152,7 @@ def test_valid_request_is_received_executed_instructed_and_audited(bank: Bank, t
         assert trail[1].after is not None and trail[1].after["status"] == "EXECUTED"
         stored = Ledger.find(session, outcome.request_id)
         assert stored.raw == value
-        assert stored.content["legal_basis"]["decision_number"] == "125/QĐ-XPHC"
+        assert stored.content["legal_basis"]["decision_number"] == "09/LPT-PC03"
 
 
 REJECTIONS = {

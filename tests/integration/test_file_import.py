@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_mixed_file_rejects_bad_rows_and_publishes_good_rows_once(settings: Sett
         summary = import_file(path, publisher, "violation")
     assert (summary.read, summary.published, summary.rejected, summary.already_published) == (7, 3, 4, 0)
 
-    with (tmp_path / "vi-pham.rejects.csv").open(encoding="utf-8") as handle:
+    with (tmp_path / "vi-pham.rejects.csv").open(encoding="utf-8-sig") as handle:  # BOM: Excel reads UTF-8
         rejects = list(csv.DictReader(handle))
     by_row = {(int(r["row"]), r["field"]): r for r in rejects}
     assert set(by_row) == {
@@ -129,3 +130,119 @@ def test_sample_files_import_cleanly(settings: Settings) -> None:
             summary = import_file(copy, publisher, event_type)
         assert summary.rejected == 0, (name, summary.rejects)
         assert summary.published + summary.already_published == summary.read > 0
+
+
+def _template(tmp_path: Path, event_type: str) -> Path:
+    app = typer.Typer()
+    register(app)
+    out = tmp_path / f"mau-{event_type}.xlsx"
+    result = CliRunner().invoke(app, ["template", "--type", event_type, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_an_excel_template_filled_in_officers_words_imports_with_no_reject(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`agencybus template` → rows typed with lower-case codes and Vietnamese labels → 0 rejects."""
+    from openpyxl import load_workbook
+
+    path = _template(tmp_path, "violation")
+    book = load_workbook(path)
+    sheet = book["Dữ liệu"]
+    titles = {str(c.value).rstrip(" *"): c.column for c in sheet[1]}
+    validated = {str(r) for dv in sheet.data_validations.dataValidation for r in dv.sqref.ranges}
+    letter = sheet.cell(row=1, column=titles["Loại vi phạm"]).column_letter
+    assert f"{letter}2:{letter}502" in validated, "a drop-down list on the coded column"
+    run = str(time.time_ns())
+    rows = [
+        {  # lower-case codes, a date cell and a number cell as Excel stores them
+            "Số hồ sơ": f"XLSX-{run}-1",
+            "Thời điểm xảy ra": datetime(2025, 9, 3, 10, 30),
+            "Tên người bán": "Hộ kinh doanh Lê Thị Hương",
+            "Số điện thoại": "0912 345 678",
+            "Gian hàng (sàn:tên gian hàng:đường dẫn)": "shopee:huong.th",
+            "Loại vi phạm": "counterfeit; labelling",
+            "Nhóm hàng": "cosmetics",
+            "Mức chia sẻ": "amber",
+            "Mô tả": "Mỹ phẩm giả nhãn hiệu",
+            "Văn bản pháp lý": "Nghị định 98/2020/NĐ-CP",
+            "Ngày quyết định": datetime(2025, 9, 4),
+            "Số tiền phạt (đồng)": 25000000,
+        },
+        {  # the Vietnamese labels the drop-down lists offer, an alias, no diacritics
+            "Số hồ sơ": f"XLSX-{run}-2",
+            "Thời điểm xảy ra": "2025-09-05T08:00:00+07:00",
+            "Tên người bán": "Nguyễn Đức Mạnh",
+            "Số điện thoại": "0987.654.321",
+            "Gian hàng (sàn:tên gian hàng:đường dẫn)": "TikTok Shop:manhdohieu",
+            "Loại vi phạm": "Xâm phạm quyền sở hữu trí tuệ; hang gia",
+            "Nhóm hàng": "Giày dép",
+            "Mức chia sẻ": "Hạn chế (TLP:AMBER)",
+            "Mô tả": "Giày giả nhãn hiệu bán qua livestream",
+            "Văn bản pháp lý": "Nghị định 98/2020/NĐ-CP",
+        },
+    ]
+    for row_no, values in enumerate(rows, start=2):
+        for column in range(1, sheet.max_column + 1):
+            sheet.cell(row=row_no, column=column, value=None)  # the template's example row goes too
+        for title, value in values.items():
+            sheet.cell(row=row_no, column=titles[title], value=value)
+    book.save(path)
+
+    with Publisher("QLTT", settings) as publisher:
+        summary = import_file(path, publisher, "violation")
+    assert summary.rejected == 0, summary.rejects
+    assert (summary.read, summary.published) == (2, 2)
+    ids = [derive_event_id("QLTT", "violation", f"XLSX-{run}-{n}") for n in (1, 2)]
+    records = wait_for_event_ids(settings, topics.VIOLATIONS.name, ids)
+    first = codec.decode_message(records[ids[0]].value, records[ids[0]].headers).record
+    second = codec.decode_message(records[ids[1]].value, records[ids[1]].headers).record
+    assert first["categories"] == ["COUNTERFEIT", "LABELLING"] and first["header"]["sharing"] == "AMBER"
+    assert first["seller"]["shops"][0]["platform"] == "SHOPEE" and first["fine_vnd"] == 25_000_000
+    assert first["header"]["occurred_at"] == datetime(2025, 9, 3, 3, 30, tzinfo=UTC)  # 10:30 in Vietnam
+    assert first["legal_basis"]["decision_date"] == date(2025, 9, 4)
+    assert second["categories"] == ["IP_INFRINGEMENT", "COUNTERFEIT"]
+    assert second["product_categories"] == ["FASHION"]
+
+
+def test_a_semicolon_csv_from_excel_imports(settings: Settings, tmp_path: Path) -> None:
+    run = str(time.time_ns())
+    path = tmp_path / "vi-pham-excel.csv"
+    path.write_bytes(
+        (
+            "\ufeffSố hồ sơ;Thời điểm xảy ra;Tên người bán;Số điện thoại;Loại vi phạm;Mô tả;"
+            "Văn bản pháp lý\r\n"
+            f'CSV-{run};2025-09-03T10:30:00+07:00;Lê Thị Hương;0912 345 678;"hàng giả; labelling";'
+            "Mỹ phẩm giả;Nghị định 98/2020/NĐ-CP\r\n"
+        ).encode()
+    )
+    with Publisher("QLTT", settings) as publisher:
+        summary = import_file(path, publisher, "violation")
+    assert (summary.read, summary.published, summary.rejected) == (1, 1, 0), summary.rejects
+
+
+def test_the_rejects_of_a_broken_workbook_name_the_officers_columns(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    path = tmp_path / "vi-pham.xlsx"
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Số hồ sơ", "Thời điểm xảy ra", "Mã số thuế", "Loại vi phạm", "Mô tả", "Văn bản pháp lý"])
+    sheet.append(["X-1", "2025-09-03T10:30:00+07:00", "28012", "hàng giả", "x", "Nghị định 98/2020/NĐ-CP"])
+    sheet.append(["X-2", "2025-09-03T10:30:00+07:00", None, "hàng nhái", "x", "Nghị định 98/2020/NĐ-CP"])
+    sheet.append(["X-3", "2025-09-03T10:30:00+07:00", "2801234567", "hàng giả", "x", None])
+    book.save(path)
+    with Publisher("QLTT", settings) as publisher:
+        summary = import_file(path, publisher, "violation")
+    assert (summary.read, summary.rejected) == (3, 3)
+    with (tmp_path / "vi-pham.rejects.csv").open(encoding="utf-8-sig") as handle:
+        rejects = {(r["row"], r["line"], r["column"], r["field"]): r for r in csv.DictReader(handle)}
+    assert set(rejects) == {
+        ("1", "2", "Mã số thuế (item 1)", "seller.tax_codes.0"),
+        ("2", "3", "Loại vi phạm (item 1)", "categories.0"),
+        ("3", "4", "Văn bản pháp lý", "legal_basis.legal_document"),
+    }
+    assert "Hàng giả (COUNTERFEIT)" in rejects[("2", "3", "Loại vi phạm (item 1)", "categories.0")]["reason"]

@@ -69,6 +69,42 @@ def test_legal_basis_and_decision_number_each_have_their_reason() -> None:
     assert problem.field == "legal_basis.decision_number" and "decision" in problem.text
 
 
+@pytest.mark.parametrize(
+    ("document", "article", "refused"),
+    [
+        ("Bộ luật Tố tụng hình sự 2015", "Điều 129", None),
+        ("BLTTHS 2015", None, None),  # the code provides freezing; the article is not named
+        ("Luật Quản lý thuế 2019", "Điều 125, khoản 1, điểm a", None),
+        ("Nghị định 43/2017/NĐ-CP", "Điều 5", None),  # not in the registry: not judged
+        # the shipped samples' old citations
+        ("Nghị định 98/2020/NĐ-CP", "Điều 11, khoản 2", "does not provide for freezing accounts"),
+        (
+            "Bộ luật Tố tụng hình sự 2015",
+            "Điều 128",
+            "Điều 128 of Bộ luật Tố tụng hình sự 2015 (101/2015/QH13) is",
+        ),
+    ],
+)
+def test_a_block_must_cite_an_instrument_that_provides_for_freezing_accounts(
+    document: str, article: str | None, refused: str | None
+) -> None:
+    record = samples.block_request(now=NOW, legal_document=document)
+    record["legal_basis"]["article"] = article
+    problems = [p for p in check_legal_basis(record) if p.code is Reason.LEGAL_BASIS_NOT_FOR_BLOCKING]
+    if refused is None:
+        assert not problems
+        assert verify_request(record, POLICY, NOW).accepted
+    else:
+        [problem] = problems
+        assert refused in problem.text and "Điều 129" in problem.text  # says what would do
+        assert codes(record) == ["LEGAL_BASIS_NOT_FOR_BLOCKING"]
+
+
+def test_a_lift_is_not_judged_by_the_freezing_articles() -> None:
+    record = samples.block_request(now=NOW, legal_document="Nghị định 98/2020/NĐ-CP", action="LIFT")
+    assert not [p for p in check_legal_basis(record) if p.code is Reason.LEGAL_BASIS_NOT_FOR_BLOCKING]
+
+
 @given(st.integers(min_value=-10_000, max_value=10_000))
 def test_validity_expired_exactly_when_valid_until_is_not_after_now(minutes: int) -> None:
     until = NOW + timedelta(minutes=minutes)

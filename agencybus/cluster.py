@@ -75,6 +75,24 @@ logger.state.level = WARN
 """
 
 
+# What production must share with this cluster (deploy/kafka/compose.yaml sets the same; a unit
+# test, tests/unit/test_deploy_agrees.py, keeps them equal): authorisation, durability, no auto-create.
+BROKER_POLICY: dict[str, str | int] = {
+    "sasl.enabled.mechanisms": MECHANISM,
+    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "allow.everyone.if.no.acl.found": "false",
+    "default.replication.factor": 3,
+    "min.insync.replicas": 2,
+    "auto.create.topics.enable": "false",
+    "unclean.leader.election.enable": "false",
+    "offsets.topic.replication.factor": 3,
+    "transaction.state.log.replication.factor": 3,
+    "transaction.state.log.min.isr": 2,
+    "share.coordinator.state.topic.replication.factor": 3,
+    "share.coordinator.state.topic.min.isr": 2,
+}
+
+
 class ClusterError(RuntimeError):
     """The cluster could not be formatted, started or reached (the message has the log tail)."""
 
@@ -130,9 +148,9 @@ class _Node:
 
     @property
     def pid(self) -> int | None:
-        if self.process is not None:
-            return self.process.pid if self.process.poll() is None else None
-        try:
+        if self.process is not None and self.process.poll() is None:
+            return self.process.pid
+        try:  # started by another process (``agencybus cluster up``), or by us and since exited
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
@@ -164,8 +182,12 @@ class KafkaCluster:
         heap: str = DEFAULT_HEAP,
         bound_to_owner: bool = True,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
+        quick_start: bool = False,
     ) -> None:
         self.directory = directory.resolve()
+        # C1 only: a node starts in about half the CPU time, and serves tests as fast as they need;
+        # benchmarks and ``agencybus cluster up`` keep the full JIT.
+        self.quick_start = quick_start
         self.size = nodes
         self.heap = heap
         self.bound_to_owner = bound_to_owner
@@ -232,7 +254,6 @@ class KafkaCluster:
             "listener.security.protocol.map": "CLIENT:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL",
             "inter.broker.listener.name": "INTERNAL",
             "controller.listener.names": "CONTROLLER",
-            "sasl.enabled.mechanisms": MECHANISM,
             "listener.name.client.sasl.enabled.mechanisms": MECHANISM,
             "listener.name.client.scram-sha-512.sasl.jaas.config": (
                 "org.apache.kafka.common.security.scram.ScramLoginModule required;"
@@ -245,22 +266,15 @@ class KafkaCluster:
             "listener.name.controller.ssl.client.auth": "required",
             # "CN=broker-0,O=..." -> principal "broker-0"
             "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),.*$/$1/,DEFAULT",
-            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "allow.everyone.if.no.acl.found": "false",
+            **BROKER_POLICY,
             "super.users": f"User:{ADMIN_USER};{brokers}",
-            "default.replication.factor": 3,
-            "min.insync.replicas": 2,
             "num.partitions": 6,
-            "auto.create.topics.enable": "false",
-            "unclean.leader.election.enable": "false",
-            "offsets.topic.replication.factor": 3,
             "offsets.topic.num.partitions": 12,
-            "transaction.state.log.replication.factor": 3,
-            "transaction.state.log.min.isr": 2,
             "transaction.state.log.num.partitions": 6,
-            "share.coordinator.state.topic.replication.factor": 3,
-            "share.coordinator.state.topic.min.isr": 2,
             "group.initial.rebalance.delay.ms": 0,
+            # a killed broker is fenced (and its partitions led by others) after 6 s instead of 9 s
+            "broker.session.timeout.ms": 6000,
+            "broker.heartbeat.interval.ms": 1500,
             "log.dirs": node.data,
             "num.network.threads": 2,
             "num.io.threads": 4,
@@ -277,6 +291,7 @@ class KafkaCluster:
             "-Xms64m",
             f"-Xmx{self.heap}",
             *JVM_FLAGS,
+            *(["-XX:TieredStopAtLevel=1"] if self.quick_start else []),
             f"-Dlog4j2.configurationFile={self.directory / 'log4j2.properties'}",
             f"-Dagencybus.cluster={self.directory}",
             "-cp",

@@ -20,11 +20,8 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from agencybus.kafka_admin import AdminClient
 from agencybus.settings import Settings
+from schemas import reference
 from schemas import topics as topic_catalog
-
-# Agency codes used for the per-agency alert topics until the agency registry
-# (schemas.reference.agencies()) is importable; kept in step with the team brief.
-_FALLBACK_AGENCY_CODES = ("QLTT", "CA", "THUE", "SCT", "KHCN", "SYT", "HQ", "NHNN", "BCD389")
 
 # gzip is in the standard library; lz4/zstd/snappy would need extra packages.
 COMPRESSION = "gzip"
@@ -32,15 +29,8 @@ COMPRESSION = "gzip"
 
 def agency_codes() -> list[str]:
     """Codes of the agencies with an alert topic, from the reference registry (data, not code)."""
-    try:
-        from schemas import reference
-    except ImportError:
-        return list(_FALLBACK_AGENCY_CODES)
     # Only agencies flagged receives_alerts get an alert topic.
-    receivers = getattr(reference, "alert_agencies", None)
-    if receivers is None:
-        return list(_FALLBACK_AGENCY_CODES)
-    return sorted(receivers())
+    return sorted(reference.alert_agencies())
 
 
 def catalog_topics(settings: Settings) -> list[topic_catalog.Topic]:

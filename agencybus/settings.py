@@ -186,6 +186,18 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = Field(
         None, description="Cookie signing secret; generated under data_dir if unset"
     )
+    dashboard_secure_cookies: bool = Field(
+        True, description="Session cookies only over HTTPS (Secure); the demo turns it off for http://"
+    )
+    login_max_failures_per_user: int = Field(
+        5, ge=1, description="Failed logins for one user name within the window before it is refused"
+    )
+    login_max_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins from one client address within the window before it is refused"
+    )
+    login_window_seconds: int = Field(
+        900, ge=1, description="Failed logins count for this long; a throttled login waits until then"
+    )
 
     @field_validator("province_code")
     @classmethod
@@ -252,8 +264,10 @@ UNSET_MEANS: dict[str, str] = {
 }
 
 # AGENCYBUS_* variables that are not settings of this object but are read elsewhere: the Kafka
-# cluster's compose file (deploy/kafka/compose.yaml) and the gateway examples' shell variable.
+# cluster's compose file (deploy/kafka/compose.yaml), the gateway examples' shell variable, and
+# the test suite's own (AGENCYBUS_TEST_*, e.g. tests/kafka_cluster.py).
 OTHER_VARIABLES = frozenset({"AGENCYBUS_KAFKA_HOST", "AGENCYBUS_KAFKA_CLUSTER_ID", "AGENCYBUS_KEY"})
+TEST_PREFIX = f"{ENV_PREFIX}TEST_"
 
 
 def variable_names() -> list[str]:
@@ -266,7 +280,9 @@ def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]
     known = variable_names()
     found = []
     for name in sorted(environ):
-        if name.startswith(ENV_PREFIX) and name not in known and name not in OTHER_VARIABLES:
+        if name.startswith(TEST_PREFIX) or name in OTHER_VARIABLES:
+            continue
+        if name.startswith(ENV_PREFIX) and name not in known:
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
             found.append((name, close[0] if close else None))
     return found

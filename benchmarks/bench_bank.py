@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.bench_bank [--requests 2000] [--batch 500] [--db sqlite|postgresql|both]
 
 Starts its own embedded broker, pre-loads N signed requests on
-agency.payment-block-requests.v1, then runs the service loop (decode, Ed25519 verify,
+agency.ca.payment-block-requests.v1, then runs the service loop (decode, Ed25519 verify,
 checks, ledger insert with outbox + audit, commit, offset commit, relay publish of the
 signed RECEIVED) until every request is in the ledger and every reply is on the bus.
 The clock starts at the first poll that returns records (group join excluded).
@@ -28,7 +28,9 @@ from agencybus.logging import configure_logging
 from agencybus.settings import Settings, load_settings
 from consumers.state_bank import samples
 from consumers.state_bank.ledger import BlockRequestRow, StatusOutboxRow
-from consumers.state_bank.service import REQUEST_TOPIC, BankService
+from consumers.state_bank.service import BankService
+from schemas.event_types import PAYMENT_BLOCK_REQUEST
+from schemas.topics import agency_topic
 
 
 def _pg_url(schema: str) -> str:
@@ -76,7 +78,8 @@ def run(bootstrap: str, db: str, n: int, batch: int, workdir: Path) -> float:
     for _ in range(n):
         value, headers, record = samples.signed_message(samples.block_request(), key, key_id)
         ids.append(record["request_id"])
-        producer.send(REQUEST_TOPIC, key=record["request_id"].encode(), value=value, headers=headers)
+        topic = agency_topic(PAYMENT_BLOCK_REQUEST, "CA").name
+        producer.send(topic, key=record["request_id"].encode(), value=value, headers=headers)
     producer.flush(timeout=60)
     producer.close()
 

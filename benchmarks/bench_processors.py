@@ -60,7 +60,7 @@ from processors.app import (
 )
 from processors.cases import Correlator
 from processors.identity import IdentityResolver, load_warninglist
-from processors.ingest import SOURCE_TOPICS
+from processors.ingest import source_topics
 from processors.reference import ReferencePipeline
 from processors.rules import load_rules
 from processors.runner import WorkerProcess
@@ -75,7 +75,7 @@ from schemas.models import (
     ViolationRecorded,
     new_header,
 )
-from schemas.topics import AGENCY_TOPICS
+from schemas.topics import agency_topic
 
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]], str]  # topic, key, value, headers, event_id
 PASS_OUT = "bench.passthrough-out"
@@ -129,7 +129,7 @@ def traffic(n: int, seed: int) -> list[Record]:
         else:
             event = InspectionRecorded(header=header, seller=ref)
         enc = codec.encode_event(event)
-        topic = AGENCY_TOPICS[enc.event_type.key].name
+        topic = agency_topic(enc.event_type, event.header.agency).name
         out.append((topic, primary_token(ref).encode(), enc.value, enc.headers, str(event.header.event_id)))
     return out
 
@@ -364,7 +364,7 @@ def passthrough_main(app_id: str, web_port: int, metrics_port: int, bootstrap: s
         producer_linger=PRODUCER_LINGER_S,  # the same producer batching as the processors
         producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
     )
-    sources = app.topic(*SOURCE_TOPICS, key_serializer="raw", value_serializer="raw")
+    sources = app.topic(*source_topics(), key_serializer="raw", value_serializer="raw")
     out = app.topic(PASS_OUT, key_serializer="raw", value_serializer="raw")
 
     @app.agent(sources)

@@ -52,7 +52,7 @@ def _produce_rate(bootstrap: str, workdir: Path, records: int) -> float:
         started = time.monotonic()
         for i in range(records):
             producer.send(
-                "agency.violations.v1",
+                "agency.qltt.violations.v1",
                 key=b"seller-%d" % (i % 500),
                 value=encoded.value,
                 headers=encoded.headers,

@@ -90,7 +90,7 @@ def publish_events(settings: Settings, events: Sequence[BaseEvent]) -> list[Publ
         sent = []
         for event in events:
             encoded = encode_event(event)
-            topic = topic_catalog.topic_for(encoded.event_type.key).name
+            topic = topic_catalog.topic_for(encoded.event_type.key, event.header.agency).name
             key = record_key(event)
             future = producer.send(topic, key=key, value=encoded.value, headers=encoded.headers)
             sent.append((event, encoded, topic, key, future))
@@ -439,6 +439,8 @@ def run_bus(
         envs["processors"][f"{ENV_PREFIX}PROCESSOR_WEB_PORT"] = str(free_port())
         envs["bank"][f"{ENV_PREFIX}BANK_WEB_PORT"] = str(bank_port)
         envs["dashboard"][f"{ENV_PREFIX}DASHBOARD_PORT"] = str(dashboard_port)
+        # served over http://127.0.0.1: a Secure session cookie would not come back over plain HTTP
+        envs["dashboard"][f"{ENV_PREFIX}DASHBOARD_SECURE_COOKIES"] = "false"
 
         plan = [
             ("processors", ["process", "--app-id", "agencybus-processors-demo"]),

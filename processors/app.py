@@ -49,7 +49,7 @@ from processors.cases import CaseSnapshot, Correlator, Send
 from processors.changelog_ends import probe_ends_of
 from processors.events import EventSummary
 from processors.identity import IdentityResolver, TokenHasher, load_warninglist
-from processors.ingest import SOURCE_TOPICS, RejectedRecord, ingest
+from processors.ingest import RejectedRecord, ingest, source_topics
 from processors.pipeline import CorrelationPipeline, Step
 from processors.routing import route
 from processors.rules import RulesError, RuleSet, load_rules
@@ -267,7 +267,7 @@ def build_app(settings: Settings, app_id: str = DEFAULT_APP_ID, namespace: str |
     faust_adapter.wrap_new_consumer(app, lambda consumer: probe_ends_of(consumer, settings))
     # acks off: faust's ack-based commits would count records it skipped during a rebalance;
     # the commit gate commits these topics (faust still commits the changelogs it reads)
-    sources = app.topic(*SOURCE_TOPICS, key_serializer="raw", value_serializer="raw", acks=not gated)
+    sources = app.topic(*source_topics(), key_serializer="raw", value_serializer="raw", acks=not gated)
     correlate_topic = app.topic(
         correlate_topic_name(app_id),
         partitions=1,

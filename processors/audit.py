@@ -33,7 +33,6 @@ from agencybus.kafka import client_config, make_admin, make_consumer
 from agencybus.offsets import end_offsets
 from agencybus.settings import Settings
 from processors.app import correlate_topic_name
-from processors.ingest import SOURCE_TOPICS
 from schemas import codec
 from schemas import topics as catalog
 
@@ -42,7 +41,7 @@ READ_TIMEOUT_S = 120.0
 
 def agency_topics() -> list[str]:
     """The agency topics the processors read (case updates are officers' actions, not agency events)."""
-    return [t for t in SOURCE_TOPICS if t != catalog.CASE_UPDATES.name]
+    return [t.name for t in catalog.agency_topics()]
 
 
 @dataclass(frozen=True)

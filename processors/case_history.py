@@ -73,15 +73,16 @@ def merge_histories(*histories: Iterable[Item]) -> list[Item]:
     return sorted(unique.values(), key=item_key)
 
 
-def insert_item(history: list[Item], item: Item) -> bool:
-    """Put ``item`` in its place; True when it went at the end (the fold can simply extend)."""
+def insert_item(history: list[Item], item: Item) -> int:
+    """Put ``item`` in its place; returns its index (the last: the fold can simply extend)."""
     key = item_key(item)
     if not history or item_key(history[-1]) < key:
         history.append(item)
-        return True
+        return len(history) - 1
     keys = [item_key(i) for i in history]
-    history.insert(bisect_left(keys, key), item)
-    return False
+    index = bisect_left(keys, key)
+    history.insert(index, item)
+    return index
 
 
 class CaseFolder:
@@ -91,17 +92,37 @@ class CaseFolder:
         self.rules = rules
         self.window_ms = rules.longest_window_ms
 
-    def fold(self, history: Sequence[Item]) -> tuple[Fold, list[str]]:
-        """The fold of a whole history, and the rules fired along the way."""
+    def fold(self, history: Sequence[Item], first: int = 0) -> tuple[Fold, list[str]]:
+        """The fold of a history, and the rules fired along the way.
+
+        ``first``: fold from that item on, with the fold of everything before it empty (true
+        while no rule has fired: before its case opens a cluster's fold holds nothing).
+        """
         state = empty_fold()
         fired: list[str] = []
-        start = 0
-        for index, item in enumerate(history):
+        if first:
+            horizon = int(history[first]["occurred_at"]) - self.window_ms
+            start = bisect_left([int(i["occurred_at"]) for i in history], horizon)
+        else:
+            start = 0
+        for index in range(first, len(history)):
+            item = history[index]
             t = int(item["occurred_at"])
             while int(history[start]["occurred_at"]) < t - self.window_ms:
                 start += 1
             fired.extend(self.fold_item(state, item, history[start : index + 1]))
         return state, fired
+
+    def refold(self, state: Fold, history: Sequence[Item], inserted: int) -> tuple[Fold, list[str]]:
+        """The fold after an item went in at index ``inserted`` (before the end).
+
+        From that item on when the fold up to it was empty (no case, or a case that opened
+        later in event time); otherwise from the start.
+        """
+        case = state["case"]
+        if case is None or int(history[inserted]["occurred_at"]) < case["opened_at"]:
+            return self.fold(history, inserted)
+        return self.fold(history)
 
     def extend(self, state: Fold, history: Sequence[Item]) -> list[str]:
         """Fold the history's last item onto the fold of everything before it."""

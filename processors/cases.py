@@ -173,11 +173,12 @@ class Correlator:
         """Put one input in the history and fold it; True when the case changed."""
         state["seen"].append(scoped_id(item))
         before = _signature(state["fold"]["case"])
-        if insert_item(state["history"], item):
+        index = insert_item(state["history"], item)
+        if index == len(state["history"]) - 1:
             fired = self.folder.extend(state["fold"], state["history"])
-        else:  # earlier in event time than something already folded: fold again from the start
+        else:  # earlier in event time than something already folded: fold again from there
             old_rules = dict(state["fold"]["case"]["rules"]) if state["fold"]["case"] else {}
-            state["fold"], _ = self.folder.fold(state["history"])
+            state["fold"], _ = self.folder.refold(state["fold"], state["history"], index)
             fired = _newly_fired(old_rules, state["fold"]["case"])
         state["history"] = self.folder.prune(state["history"], state["fold"])
         outcome.fired.extend(fired)

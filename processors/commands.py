@@ -56,13 +56,20 @@ def process(
     except (RulesError, WarninglistError) as exc:
         typer.echo(f"cannot start the processors: {exc}", err=True)
         raise typer.Exit(2) from None
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
     from agencybus.kafka import ensure_topics
     from processors.app import internal_topics
 
     try:
-        ensure_topics(settings)
+        try:
+            ensure_topics(settings)
+        except TopicAuthorizationFailedError:
+            # Kafka with ACLs: the catalog is the admin's (`agencybus topics create`), and this
+            # principal does not even see the topics it has no business with; it makes its own only.
+            typer.echo(
+                "catalog topics: created by the cluster admin (not visible to this principal)", err=True
+            )
         ensure_topics(settings, internal_topics(app_id))
     except KafkaError as exc:
         typer.echo(f"cannot start the processors: broker {settings.bootstrap_servers}: {exc}", err=True)

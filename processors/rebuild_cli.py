@@ -23,6 +23,7 @@ The old namespace's topics and group stay until deleted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -188,7 +189,7 @@ def run_rebuild(
 ) -> tuple[Rebuilt, dict[Any, int]]:
     """Read everything, re-correlate into ``new_app_id``'s namespace, compare with ``old_app_id``'s cases."""
     from processors.identity import TokenHasher, load_warninglist
-    from processors.ingest import SOURCE_TOPICS, RejectedRecord, ingest
+    from processors.ingest import RejectedRecord, ingest, source_topics
     from processors.rules import load_rules
 
     rules = load_rules(settings.rules_path)
@@ -214,7 +215,7 @@ def run_rebuild(
         if progress is not None:
             progress(1)
 
-    ends = read_to_end(settings, SOURCE_TOPICS, feed, on_total)
+    ends = read_to_end(settings, source_topics(), feed, on_total)
     return rebuild.finish(announced_cases(settings, old_app_id)), ends
 
 
@@ -302,6 +303,32 @@ def apply(
         producer.close()
 
 
+def delete_namespace(settings: Settings, app_id: str) -> list[str]:
+    """Delete a namespace that is no longer active: its changelog and correlate topics, its group."""
+    from kafka.errors import KafkaError
+
+    from agencybus.kafka import make_admin
+    from processors.app import internal_topics
+
+    if app_id == active_app_id(settings):
+        raise RebuildError(f"{app_id!r} is the active namespace; switch to another one first")
+    if group_members(settings, app_id):
+        raise RebuildError(f"workers of {app_id!r} are running; stop them first")
+    admin = make_admin(settings)
+    try:
+        existing = set(admin.list_topics())
+        names = [_changelog(app_id, t) for t in TABLES] + [t.name for t in internal_topics(app_id)]
+        doomed = sorted(n for n in names if n in existing)
+        if doomed:
+            admin.delete_topics(doomed)
+        # no group (it never ran), or a broker that does not delete groups: nothing to keep
+        with contextlib.suppress(KafkaError):
+            admin.delete_groups([app_id])
+        return doomed
+    finally:
+        admin.close()
+
+
 # -- the verb ------------------------------------------------------------------------
 
 
@@ -312,6 +339,11 @@ def rebuild(
         False, "--apply", help="Switch to the new namespace (stop the running namespace's workers first)"
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the change report as JSON"),
+    delete: str | None = typer.Option(
+        None,
+        "--delete-namespace",
+        help="Instead: delete an old namespace's topics and group (not the active one)",
+    ),
 ) -> None:
     """Re-correlate the retained history with the current rules and limits; report; --apply switches."""
     from kafka.errors import KafkaError
@@ -331,6 +363,14 @@ def rebuild(
 
     configure_logging(settings)  # to stderr: stdout is the report
     err = Console(stderr=True)
+    if delete is not None:
+        try:
+            deleted = delete_namespace(settings, delete)
+        except RebuildError as exc:
+            typer.echo(f"cannot delete: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"deleted {delete!r}: {', '.join(deleted) or 'no topics left'}")
+        return
     try:
         old = app_id or active_app_id(settings)
         new = into or next_app_id(old)

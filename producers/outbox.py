@@ -280,7 +280,10 @@ class Outbox:
             self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._db.create_function("id_key", 1, id_key, deterministic=True)
-            problems = [r[0] for r in self._db.execute("PRAGMA quick_check(3)")]
+            # the pending events' table (a file shorter than its header says fails in SQLite itself);
+            # not the delivered log: checking 100,000 of its rows cost 0.2 s at every start
+            scope = "outbox" if "outbox" in self._tables() else "3"
+            problems = [r[0] for r in self._db.execute(f"PRAGMA quick_check({scope})")][:3]
             if problems != ["ok"]:
                 raise OutboxUnreadable(path, f"the file is damaged ({'; '.join(problems)}); {RECOVERY}")
             self._migrate()

@@ -70,18 +70,23 @@ class _Plan:
     signed: bool
 
 
-_PLANS: dict[type[BaseEvent], _Plan] = {}
+_PLANS: dict[tuple[type[BaseEvent], str], _Plan] = {}
 
 
-def _plan_for(cls: type[BaseEvent]) -> _Plan:
+def _plan_for(cls: type[BaseEvent], agency: str) -> _Plan:
+    """The plan of one model class published by one agency (its own topic: see schemas.topics)."""
     event_type = cls.EVENT_TYPE
+    try:
+        topic = topics.topic_for(event_type.key, agency).name
+    except KeyError as exc:
+        raise PublishError(str(exc.args[0]) if exc.args else str(exc)) from None
     plan = _Plan(
         event_type=event_type,
         version=catalog.latest(event_type.record_name),
-        topic=topics.topic_for(event_type.key).name,
+        topic=topic,
         signed=event_type.key in SIGNED_TYPES,
     )
-    _PLANS[cls] = plan
+    _PLANS[(cls, agency)] = plan
     return plan
 
 
@@ -621,20 +626,20 @@ class Publisher:
 
     def check(self, event: BaseEvent) -> None:
         """Refuse what cannot be published: not a model, another agency's event, no signing key."""
-        plan = _PLANS.get(type(event))
-        if plan is None:
-            if not isinstance(event, BaseEvent):
-                raise PublishError(
-                    f"expected an event model from schemas.models (e.g. ViolationRecorded), "
-                    f"found {type(event).__name__}"
-                )
-            plan = _plan_for(type(event))
+        plan = _PLANS.get((type(event), self.agency))
+        if plan is None and not isinstance(event, BaseEvent):
+            raise PublishError(
+                f"expected an event model from schemas.models (e.g. ViolationRecorded), "
+                f"found {type(event).__name__}"
+            )
         agency = event.header.agency
         if agency != self.agency:
             raise AgencyMismatch(
                 f"header.agency is {agency!r} but this publisher publishes for {self.agency!r}: "
                 f"an agency publishes only its own events"
             )
+        if plan is None:
+            plan = _plan_for(type(event), self.agency)
         if plan.signed and self._signer is None:
             try:
                 self._signer = load_signer(self.keys_dir, self.agency)
@@ -642,7 +647,7 @@ class Publisher:
                 raise SigningKeyMissing(f"cannot sign {plan.event_type.record_name}: {exc}") from exc
 
     def _encode(self, event: BaseEvent) -> OutboundEvent:
-        plan = _PLANS.get(type(event)) or _plan_for(type(event))
+        plan = _PLANS.get((type(event), self.agency)) or _plan_for(type(event), self.agency)
         header = event.header
         key = event_key(event).encode("utf-8")
         if plan.signed:

@@ -1,23 +1,12 @@
 """Avro writers compiled per (model class, schema version): the SDK's encoding hot path.
 
-Why: fastavro's generic writer looks every field up in a dict, dispatches on its schema type and,
-for every nullable field, validates the value against each union branch before writing it: about
-0.25 µs for a plain field and 0.55 µs for a nullable one. An agency event has about 40 fields, so
-``model_dump`` plus fastavro took 25 µs of the SDK's ~35 µs per event, more than half of what the
-raw producer itself spends on a record (issue 4's benchmark).
-
-A compiled writer is Python source generated once from the parsed schema and the pydantic model:
-straight-line code that reads the model's attributes (no ``model_dump``) and appends the Avro
-binary encoding to a buffer. It stays fastavro's encoding, not a second one:
-
-* logical types go through fastavro's own converters (``LOGICAL_WRITERS``; timestamp-millis of
-  an aware datetime and the uuid text are done here, the same way, faster), and any type the
-  compiler does not specialise (boolean, float, double, fixed, map) through fastavro's
-  ``write_data``;
-* only the model/schema pairs whose fields match exactly compile (``writer_for`` returns None
-  otherwise), and ``encode_model`` falls back to ``model_dump`` + fastavro whenever a compiled
-  writer raises, so a value that does not fit gets the codec's usual explanation;
-* the tests compare its bytes with fastavro's for generated events of every type.
+Generated once from the parsed schema and the pydantic model, a writer is straight-line code that
+reads the model's attributes (no ``model_dump``) and appends fastavro's binary encoding, byte for
+byte (logical types and anything not specialised go through fastavro's own converters). Only
+model/schema pairs whose fields match exactly compile (``writer_for`` returns None otherwise), and
+``encode_model`` falls back to ``model_dump`` + fastavro whenever a compiled writer raises, so a
+bad value gets the codec's usual explanation. The tests compare its bytes with fastavro's for
+every event type; why it exists and what it saves: ``benchmarks/README.md``.
 """
 
 from __future__ import annotations

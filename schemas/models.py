@@ -146,23 +146,109 @@ def _event_type_key(value: str) -> str:
     return value
 
 
-Timestamp = Annotated[datetime, AfterValidator(_utc_millis)]
-PastTimestamp = Annotated[datetime, AfterValidator(_utc_millis), AfterValidator(_not_future)]
-VND = Annotated[int, BeforeValidator(_vnd_grouping), Field(ge=0, le=LONG_MAX)]
-Text = Annotated[str, AfterValidator(_non_blank)]
-AgencyCode = Annotated[str, AfterValidator(_agency)]
-ProvinceCode = Annotated[str, AfterValidator(_province)]
-CommuneCode = Annotated[str, AfterValidator(_commune)]
-DistrictCode = Annotated[str, AfterValidator(_district)]
-TaxCode = Annotated[str, AfterValidator(identity.normalise_tax_code)]
-NationalId = Annotated[str, AfterValidator(identity.normalise_national_id)]
-Phone = Annotated[str, AfterValidator(identity.normalise_phone)]
-Website = Annotated[str, AfterValidator(_own_website)]
-Bin = Annotated[str, AfterValidator(identity.normalise_bin)]
-AccountNumber = Annotated[str, AfterValidator(identity.normalise_account_number)]
-WalletProvider = Annotated[str, AfterValidator(identity.normalise_wallet_provider)]
-WalletAccount = Annotated[str, AfterValidator(identity.normalise_wallet_account)]
+# What the JSON Schema of each type says (the gateway's OpenAPI document is generated from it): the
+# canonical form of each value, which the validators accept among others, so a client generated
+# from the document sends valid values. Only documentation: the validators above decide.
+_YEARS_2_TO_9998 = (
+    "^(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+)
+_TIMESTAMP_DOC = (
+    "Date and time with a time zone (RFC 3339), e.g. 2025-08-01T09:30:00+07:00; kept in UTC at millisecond "
+    "precision"
+)
+
+
+def _enum_of(codes: Any) -> Any:
+    def extra(schema: dict[str, Any]) -> None:
+        schema["enum"] = sorted(codes())
+
+    return extra
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_utc_millis),
+    Field(json_schema_extra={"pattern": _YEARS_2_TO_9998, "description": _TIMESTAMP_DOC}),
+]
+PastTimestamp = Annotated[
+    datetime,
+    AfterValidator(_utc_millis),
+    AfterValidator(_not_future),
+    Field(
+        json_schema_extra={
+            "pattern": _YEARS_2_TO_9998,
+            "description": f"{_TIMESTAMP_DOC}; not later than now plus 5 minutes of clock skew",
+        }
+    ),
+]
+# constraints before the validator, so the JSON schema says minimum/maximum (pydantic writes ge/le else)
+VND = Annotated[int, Field(ge=0, le=LONG_MAX), BeforeValidator(_vnd_grouping)]
+Text = Annotated[str, AfterValidator(_non_blank), Field(json_schema_extra={"pattern": r"\S"})]
+AgencyCode = Annotated[str, AfterValidator(_agency), Field(json_schema_extra=_enum_of(agency_codes))]
+ProvinceCode = Annotated[str, AfterValidator(_province), Field(json_schema_extra=_enum_of(province_codes))]
+CommuneCode = Annotated[str, AfterValidator(_commune), Field(json_schema_extra={"pattern": "^[0-9]{5}$"})]
+DistrictCode = Annotated[str, AfterValidator(_district), Field(json_schema_extra={"pattern": "^[0-9]{3}$"})]
+TaxCode = Annotated[
+    str,
+    AfterValidator(identity.normalise_tax_code),
+    Field(json_schema_extra={"pattern": "^[0-9]{10}(?:-[0-9]{3})?$"}),
+]
+NationalId = Annotated[
+    str, AfterValidator(identity.normalise_national_id), Field(json_schema_extra={"pattern": "^[0-9]{12}$"})
+]
+Phone = Annotated[
+    str,
+    AfterValidator(identity.normalise_phone),
+    Field(
+        json_schema_extra={
+            "pattern": "^(?:\\+84|0)(?:[35789][0-9]{8}|2[0-9]{8,9}|1[89]00(?:[0-9]{4}|[0-9]{6}))$",
+            "description": "Vietnamese mobile, landline or 1800/1900 number, e.g. 0912345678, +84912345678",
+        }
+    ),
+]
+_PLATFORM_DOMAINS = "(?:^|\\.)(?:shopee|lazada|tiki|tiktok|facebook|fb|zalo)\\.(?:vn|com|me)$"
+_DOMAIN = "^(?:[a-z0-9]{1,20}\\.){1,3}[a-z]{2,12}$"
+Website = Annotated[
+    str,
+    AfterValidator(_own_website),
+    Field(
+        json_schema_extra={
+            "pattern": _DOMAIN,
+            "not": {"pattern": _PLATFORM_DOMAINS},
+            "description": "The seller's own domain, e.g. banhmithanhhoa.vn (a platform's goes in shops)",
+        }
+    ),
+]
+Bin = Annotated[
+    str, AfterValidator(identity.normalise_bin), Field(json_schema_extra={"pattern": "^[0-9]{6}$"})
+]
+AccountNumber = Annotated[
+    str,
+    AfterValidator(identity.normalise_account_number),
+    Field(json_schema_extra={"pattern": "^[0-9]{6,19}$"}),
+]
+WalletProvider = Annotated[
+    str,
+    AfterValidator(identity.normalise_wallet_provider),
+    Field(json_schema_extra={"pattern": "^[a-z0-9]{1,32}$", "description": "e.g. momo, zalopay, vnpay"}),
+]
+WalletAccount = Annotated[
+    str,
+    AfterValidator(identity.normalise_wallet_account),
+    Field(json_schema_extra={"pattern": "^[a-z0-9._@+-]{1,64}$"}),
+]
 EventTypeKey = Annotated[str, AfterValidator(_event_type_key)]
+_B64 = "[A-Za-z0-9+/_-]"
+_BASE64 = f"^(?:{_B64}{{4}})*(?:{_B64}[AQgw](?:==)?|{_B64}{{2}}[AEIMQUYcgkosw048]=?)?$"
+Signature = Annotated[
+    bytes,
+    Field(
+        json_schema_extra={
+            "pattern": _BASE64,
+            "description": "Base64; set by the signing adapter (the gateway signs for your agency)",
+        }
+    ),
+]
 
 
 # --------------------------------------------------------------------------- enums (avsc symbols)
@@ -334,8 +420,22 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 
 
+_BEFORE_REFORM = "^(?:[01][0-9]{3}|20[01][0-9]|202[0-4])-|^2025-0[1-5]-"
+
+
 class EventHeader(Record):
     """Common header every AgencyBus event carries."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Common header every AgencyBus event carries. district_code only for events "
+            "before 1 July 2025, when the district level was abolished.",
+            "anyOf": [
+                {"properties": {"district_code": {"type": "null"}}},
+                {"properties": {"occurred_at": {"pattern": _BEFORE_REFORM}}},
+            ],
+        }
+    )
 
     event_id: uuid.UUID
     occurred_at: PastTimestamp
@@ -380,6 +480,22 @@ class EWallet(Record):
 class ShopHandle(Record):
     """A shop or page on a platform; a handle written as a profile URL is reduced to the handle."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"platform": {"const": "WEBSITE"}, "handle": {"pattern": _DOMAIN}}},
+                {
+                    "properties": {
+                        "platform": {
+                            "enum": ["SHOPEE", "LAZADA", "TIKI", "TIKTOK_SHOP", "FACEBOOK", "ZALO", "OTHER"]
+                        },
+                        "handle": {"pattern": "^@?[a-z0-9_][a-z0-9_-]{0,39}$"},
+                    }
+                },
+            ]
+        }
+    )
+
     platform: Platform
     handle: str
     url: str | None = None
@@ -396,8 +512,19 @@ class ShopHandle(Record):
         return self
 
 
+IDENTIFIER_FIELDS = ("tax_codes", "national_ids", "phones", "bank_accounts", "e_wallets", "shops", "websites")
+
+
 class SellerRef(Record):
     """Everything the agency knows that identifies the seller; at least one identifier is required."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"minItems": 1}}} for name in IDENTIFIER_FIELDS
+            ]
+        }
+    )
 
     name: str | None = None
     address: str | None = None
@@ -466,6 +593,30 @@ class LegalBasis(Record):
 
 class BlockTarget(Record):
     """One account to block: a bank account (BIN + number) or an e-wallet (provider + account)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "kind": {"const": "BANK_ACCOUNT"},
+                        "bin": {"type": "string"},
+                        "account_number": {"pattern": "^[0-9]{6,19}$"},
+                    },
+                    "required": ["kind", "bin"],
+                },
+                {
+                    "properties": {
+                        "kind": {"const": "E_WALLET"},
+                        "wallet_provider": {"type": "string"},
+                        "account_number": {"pattern": "^[a-z0-9._@+-]{1,64}$"},
+                    },
+                    "required": ["kind", "wallet_provider"],
+                },
+                {"properties": {"kind": {"const": "OTHER"}}},
+            ]
+        }
+    )
 
     target_id: Text
     kind: BlockTargetKind = BlockTargetKind.OTHER
@@ -605,7 +756,11 @@ class ViolationRecorded(SellerEvent):
 
     EVENT_TYPE: ClassVar[EventType] = event_types.VIOLATION
 
-    categories: Annotated[list[ViolationCategory], AfterValidator(_at_least_one_category)]
+    categories: Annotated[
+        list[ViolationCategory],
+        AfterValidator(_at_least_one_category),
+        Field(json_schema_extra={"minItems": 1}),
+    ]
     product_categories: list[ProductCategory] = Field(default_factory=list)
     description: Text
     legal_basis: LegalBasis
@@ -633,7 +788,11 @@ class TaxAnomalyDetected(SellerEvent):
     EVENT_TYPE: ClassVar[EventType] = event_types.TAX_ANOMALY
 
     anomaly_kind: TaxAnomalyKind = TaxAnomalyKind.OTHER
-    tax_period: Annotated[str, AfterValidator(_tax_period)]
+    tax_period: Annotated[
+        str,
+        AfterValidator(_tax_period),
+        Field(json_schema_extra={"pattern": "^[0-9]{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?$"}),
+    ]
     declared_revenue_vnd: VND = 0
     observed_revenue_vnd: VND = 0
     estimated_tax_gap_vnd: VND = 0
@@ -660,6 +819,39 @@ class PaymentBlockRequested(SellerEvent):
 
     EVENT_TYPE: ClassVar[EventType] = event_types.PAYMENT_BLOCK_REQUEST
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "A competent agency asks the State Bank branch to block (or lift a block on) a "
+            "seller's accounts. valid_until must be after valid_from; target_id unique within the request.",
+            "allOf": [
+                {
+                    "anyOf": [
+                        {"properties": {"action": {"enum": ["LIFT", "OTHER"]}}, "required": ["action"]},
+                        {"properties": {"targets": {"minItems": 1}}, "required": ["targets"]},
+                    ]
+                },
+                {
+                    "anyOf": [
+                        {"properties": {"action": {"enum": ["BLOCK", "OTHER"]}}},
+                        {
+                            "properties": {"lifts_request_id": {"type": "string"}},
+                            "required": ["lifts_request_id"],
+                        },
+                    ]
+                },
+                {
+                    "anyOf": [
+                        {"properties": {"scope": {"enum": ["ALL_OUTGOING", "ALL_TRANSACTIONS", "OTHER"]}}},
+                        {
+                            "properties": {"amount_limit_vnd": {"type": "integer"}},
+                            "required": ["amount_limit_vnd"],
+                        },
+                    ]
+                },
+            ],
+        }
+    )
+
     request_id: uuid.UUID
     action: BlockAction = BlockAction.BLOCK
     lifts_request_id: uuid.UUID | None = None
@@ -673,7 +865,7 @@ class PaymentBlockRequested(SellerEvent):
     requested_by: Text
     case_id: str | None = None
     signing_key_id: str = ""
-    signature: bytes = b""
+    signature: Signature = b""
 
     @model_validator(mode="after")
     def _request_rules(self) -> Self:
@@ -718,7 +910,7 @@ class PaymentBlockStatusChanged(BaseEvent):
     bank_branch: Text
     case_id: str | None = None
     signing_key_id: str = ""
-    signature: bytes = b""
+    signature: Signature = b""
 
 
 def _audience(value: str) -> str:

@@ -2,6 +2,14 @@
 
 Topic names appear only here. Agency topics are keyed by the seller's primary
 identity token; alert topics by case id; every consumed topic has ``dlq.<topic>``.
+
+Agency topics are per agency: ``agency.<code lower>.<kind>.v1`` (``agency.qltt.violations.v1``),
+one per event type an agency publishes and agency of the registry; the payment-block request
+topic exists only for the agencies the registry allows to request blocks. Each agency's
+principal may write only its own (a prefix ACL ``agency.<code lower>.``, see
+``agencybus.acl``), so the broker itself binds who wrote a record to the agency whose topic it
+is on; consumers then refuse a record whose ``header.agency`` names another agency
+(:func:`check_claim`). Why per-agency topics rather than signing every event: docs/security.md.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from dataclasses import dataclass, field
 from schemas import event_types as et
 
 DAY_MS = 24 * 3600 * 1000
+AGENCY_PREFIX = "agency."
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,7 @@ class Topic:
     cleanup_policy: str = "delete"
     partitions: int | None = None  # None: the settings' topic_partitions
     extra_config: dict[str, str] = field(default_factory=dict)
+    agency: str | None = None  # the agency whose topic this is (agency topics only)
 
     @property
     def dlq(self) -> str:
@@ -33,18 +43,27 @@ def dead_letter_topic(topic: str) -> str:
     return f"dlq.{topic}"
 
 
-INSPECTIONS = Topic(
-    "agency.inspections.v1", et.INSPECTION, "seller primary token", "Inspections by any agency"
-)
-VIOLATIONS = Topic("agency.violations.v1", et.VIOLATION, "seller primary token", "Violations established")
-TAX_ANOMALIES = Topic("agency.tax-anomalies.v1", et.TAX_ANOMALY, "seller primary token", "Tax anomalies")
-COMPLAINTS = Topic("agency.complaints.v1", et.COMPLAINT, "seller primary token", "Consumer complaints")
-PAYMENT_BLOCK_REQUESTS = Topic(
-    "agency.payment-block-requests.v1",
-    et.PAYMENT_BLOCK_REQUEST,
-    "seller primary token",
-    "Signed payment-block and lift requests to the State Bank branch",
-)
+class ClaimMismatch(ValueError):
+    """A record on one agency's topic claims (``header.agency``) to come from another agency."""
+
+
+# The kinds of agency topic, by event type key: agency.<code lower>.<kind>.v1
+AGENCY_KINDS: dict[str, str] = {
+    et.INSPECTION.key: "inspections",
+    et.VIOLATION.key: "violations",
+    et.TAX_ANOMALY.key: "tax-anomalies",
+    et.COMPLAINT.key: "complaints",
+    et.PAYMENT_BLOCK_REQUEST.key: "payment-block-requests",
+}
+_KIND_TYPES = {kind: et.BY_KEY[key] for key, kind in AGENCY_KINDS.items()}
+_KIND_DESCRIPTIONS = {
+    "inspections": "Inspections",
+    "violations": "Violations established",
+    "tax-anomalies": "Tax anomalies",
+    "complaints": "Consumer complaints",
+    "payment-block-requests": "Signed payment-block and lift requests to the State Bank branch",
+}
+
 PAYMENT_BLOCK_STATUS = Topic(
     "bank.payment-block-status.v1",
     et.PAYMENT_BLOCK_STATUS,
@@ -68,12 +87,95 @@ PROCESSORS_NAMESPACE = Topic(
     partitions=1,
 )
 
-# Topics agencies publish to, by event type key.
-AGENCY_TOPICS: dict[str, Topic] = {
-    t.event_type.key: t
-    for t in (INSPECTIONS, VIOLATIONS, TAX_ANOMALIES, COMPLAINTS, PAYMENT_BLOCK_REQUESTS)
-    if t.event_type is not None
-}
+
+def agency_topic_prefix(agency: str) -> str:
+    """What every topic of one agency starts with (the name of its prefix ACL)."""
+    return f"{AGENCY_PREFIX}{agency.lower()}."
+
+
+def _event_type(event_type: et.EventType | str) -> et.EventType:
+    return event_type if isinstance(event_type, et.EventType) else et.by_key(event_type)
+
+
+def agency_topic(event_type: et.EventType | str, agency: str) -> Topic:
+    """The topic ``agency`` publishes events of ``event_type`` to (``agency.qltt.violations.v1``).
+
+    Raises KeyError for a type agencies do not publish, an agency the registry does not know, or a
+    payment-block request from an agency the registry does not allow to request blocks.
+    """
+    etype = _event_type(event_type)
+    kind = AGENCY_KINDS.get(etype.key)
+    if kind is None:
+        raise KeyError(
+            f"agencies do not publish {etype.record_name}; agency topics carry {list(AGENCY_KINDS)}"
+        )
+    from schemas import reference
+
+    registry = reference.agencies()
+    if agency not in registry:
+        raise KeyError(f"unknown agency {agency!r}; the agency registry has {sorted(registry)}")
+    if etype == et.PAYMENT_BLOCK_REQUEST and not registry[agency].may_request_payment_blocks:
+        allowed = sorted(code for code, a in registry.items() if a.may_request_payment_blocks)
+        raise KeyError(
+            f"{agency} may not request payment blocks (agency registry: may_request_payment_blocks); "
+            f"agencies that may: {allowed}"
+        )
+    return _agency_topic(etype, kind, agency)
+
+
+def _agency_topic(etype: et.EventType, kind: str, agency: str) -> Topic:
+    return Topic(
+        f"{agency_topic_prefix(agency)}{kind}.v{etype.major}",
+        etype,
+        "seller primary token",
+        f"{_KIND_DESCRIPTIONS[kind]} of {agency}",
+        agency=agency,
+    )
+
+
+def agency_topics(event_type: et.EventType | str | None = None) -> list[Topic]:
+    """Every agency topic of the registry in use (of one event type if given), by agency then kind."""
+    from schemas import reference
+
+    wanted = None if event_type is None else _event_type(event_type).key
+    found = []
+    for code, agency in sorted(reference.agencies().items()):
+        for key, kind in AGENCY_KINDS.items():
+            if wanted is not None and key != wanted:
+                continue
+            if key == et.PAYMENT_BLOCK_REQUEST.key and not agency.may_request_payment_blocks:
+                continue
+            found.append(_agency_topic(et.BY_KEY[key], kind, code))
+    return found
+
+
+def find_agency_topic(name: str) -> Topic | None:
+    """The agency topic called ``name`` (with its agency and event type), or None if it is not one.
+
+    Only the name's shape is read (``agency.<code>.<kind>.v<major>``), not the registry: a consumer
+    must recognise whose topic a record is on even for an agency added since it started.
+    """
+    parts = name.split(".")
+    if len(parts) != 4 or parts[0] != AGENCY_PREFIX.rstrip(".") or not parts[1]:
+        return None
+    etype = _KIND_TYPES.get(parts[2])
+    if etype is None or parts[3] != f"v{etype.major}":
+        return None
+    return _agency_topic(etype, parts[2], parts[1].upper())
+
+
+def check_claim(topic: str, claimed_agency: str) -> None:
+    """Raise ClaimMismatch when a record on an agency topic names another agency in header.agency.
+
+    The broker lets only the agency (and the gateway that authenticates it) write its topics, so
+    the topic says who wrote the record; a record that claims otherwise is forged or misrouted.
+    """
+    owner = find_agency_topic(topic)
+    if owner is not None and owner.agency != claimed_agency:
+        raise ClaimMismatch(
+            f"header.agency is {claimed_agency!r} but the record is on {topic}, which only "
+            f"{owner.agency} may write: refused as a false claim of origin"
+        )
 
 
 def alert_topic_name(agency: str) -> str:
@@ -81,25 +183,32 @@ def alert_topic_name(agency: str) -> str:
     return f"alerts.{agency.lower()}.v1"
 
 
-def topic_for(event_type_key: str) -> Topic:
-    """The topic an event type is published to (alerts: the steering committee's ``alerts.all.v1``)."""
+def topic_for(event_type_key: str, agency: str | None = None) -> Topic:
+    """The topic an event type is published to; agency events need the publishing agency.
+
+    Alerts: the steering committee's ``alerts.all.v1``.
+    """
+    if event_type_key in AGENCY_KINDS:
+        if agency is None:
+            raise KeyError(f"{event_type_key} events go to the publishing agency's topic: name the agency")
+        return agency_topic(event_type_key, agency)
     for t in base_topics():
         if t.event_type is not None and t.event_type.key == event_type_key:
             return t
     raise KeyError(f"no topic for event type {event_type_key!r}")
 
 
+def topic_name_pattern(event_type_key: str) -> str:
+    """The topic name of an event type for people (``agency.<agency>.violations.v1`` for agency events)."""
+    kind = AGENCY_KINDS.get(event_type_key)
+    if kind is not None:
+        return f"{AGENCY_PREFIX}<agency>.{kind}.v{et.BY_KEY[event_type_key].major}"
+    return topic_for(event_type_key).name
+
+
 def base_topics() -> list[Topic]:
-    return [
-        INSPECTIONS,
-        VIOLATIONS,
-        TAX_ANOMALIES,
-        COMPLAINTS,
-        PAYMENT_BLOCK_REQUESTS,
-        PAYMENT_BLOCK_STATUS,
-        ALERTS_ALL,
-        CASE_UPDATES,
-    ]
+    """The topics that are not per agency."""
+    return [PAYMENT_BLOCK_STATUS, ALERTS_ALL, CASE_UPDATES]
 
 
 def agency_alert_topics(agency_codes: list[str]) -> list[Topic]:
@@ -110,8 +219,12 @@ def agency_alert_topics(agency_codes: list[str]) -> list[Topic]:
 
 
 def all_topics(agency_codes: list[str]) -> list[Topic]:
-    """Every topic of the bus including DLQs; agency codes come from the agency registry (reference data)."""
-    main = base_topics() + agency_alert_topics(agency_codes)
+    """Every topic of the bus including DLQs.
+
+    ``agency_codes`` are the agencies with an alert topic; the agency topics come from the agency
+    registry (reference data).
+    """
+    main = agency_topics() + base_topics() + agency_alert_topics(agency_codes)
     dlqs = [
         Topic(t.dlq, None, "source key", f"Dead letters of {t.name}", retention_ms=30 * DAY_MS) for t in main
     ]

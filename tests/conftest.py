@@ -21,6 +21,7 @@ from agencybus.kafka import ensure_topics
 from agencybus.settings import ENV_PREFIX, Settings, load_settings
 from consumers.state_bank.ledger import Ledger
 from tests.helpers import require, tansu_processes
+from tests.kafka_acl import kafka_principals  # noqa: F401  (fixture)
 from tests.kafka_cluster import cluster_processes, kafka_cluster, kafka_settings  # noqa: F401  (fixtures)
 
 PG_HOST = "127.0.0.1"

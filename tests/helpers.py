@@ -8,6 +8,7 @@ from the beginning of every partition and let the caller keep only its own recor
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -177,3 +178,15 @@ def read_to_end(settings: Settings, topic: str, keep: Callable[[Any], bool]) -> 
         return kept
     finally:
         consumer.close()
+
+
+def dashboard_login(client: Any, username: str, password: str, **post: Any) -> Any:
+    """Log in to the dashboard as a browser does: the login form first (its CSRF token), then POST.
+
+    ``client`` is a FastAPI TestClient or an httpx.Client on the dashboard's URL.
+    """
+    form = client.get("/login")
+    match = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert match, f"no CSRF token in the login form: {form.text[:300]!r}"
+    data = {"username": username, "password": password, "next": post.pop("next", "/"), "csrf": match.group(1)}
+    return client.post("/login", data=data, **post)

@@ -31,11 +31,11 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClu
         require(f"Apache Kafka needs {' and '.join(missing)} on this machine")
     reuse = os.environ.get("AGENCYBUS_TEST_CLUSTER_DIR")
     if reuse:
-        kept = KafkaCluster(Path(reuse), bound_to_owner=False).start()
+        kept = KafkaCluster(Path(reuse), bound_to_owner=False, quick_start=True).start()
         ensure_topics(kept.settings())
         yield kept
         return
-    cluster = KafkaCluster(tmp_path_factory.mktemp("kafka-cluster"))
+    cluster = KafkaCluster(tmp_path_factory.mktemp("kafka-cluster"), quick_start=True)
     cluster.start()
     try:
         ensure_topics(cluster.settings())

@@ -9,7 +9,7 @@ import typer
 
 from agencybus.cli.common import console, fail
 from schemas import catalog, compat, event_types
-from schemas.topics import topic_for
+from schemas.topics import topic_name_pattern
 
 app = typer.Typer(
     help="The Avro schemas of the bus: every released version and its fingerprint.", no_args_is_help=True
@@ -28,7 +28,7 @@ def list_schemas() -> None:
                 f"v{version.version}",
                 version.fingerprint_hex,
                 etype.ce_type if etype else "-",
-                topic_for(etype.key).name if etype else "-",
+                topic_name_pattern(etype.key) if etype else "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

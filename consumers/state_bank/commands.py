@@ -201,7 +201,8 @@ def serve(
 @bank.command("pending")
 def pending() -> None:
     """List requests waiting for an officer (overdue ones in red)."""
-    from consumers.state_bank.ledger import Ledger, mask_account, utcnow
+    from agencybus.masking import mask_account
+    from consumers.state_bank.ledger import Ledger, utcnow
 
     settings = _settings()
     ledger = _officer_ledger(settings)
@@ -245,7 +246,8 @@ def pending() -> None:
 @bank.command("show")
 def show(ref: Ref) -> None:
     """Show one request: content, targets, replies sent, instructions and audit trail."""
-    from consumers.state_bank.ledger import Ledger, LedgerError, mask_account
+    from agencybus.masking import mask_account
+    from consumers.state_bank.ledger import Ledger, LedgerError
 
     ledger = _officer_ledger(_settings())
     try:

@@ -258,14 +258,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def mask_account(number: str | None) -> str:
-    """Account numbers never appear in clear in logs or lists: keep the last 4 digits."""
-    if not number:
-        return ""
-    keep = number[-4:] if len(number) > 4 else number[-1:]
-    return "*" * (len(number) - len(keep)) + keep
-
-
 def request_snapshot(row: BlockRequestRow) -> dict[str, Any]:
     """The part of a request the audit trail records before and after an action."""
     return {

@@ -2,7 +2,8 @@
 
 The loop, per poll:
 
-1. decode each record (undecodable bytes go to ``dlq.<topic>`` with the error),
+1. decode each record (undecodable bytes, and a record on one agency's request topic that
+   names another agency, go to ``dlq.<topic>`` with the error),
 2. verify its signature and store it with ``workflow.receive`` — the whole poll in ONE
    ledger transaction (falling back to one transaction per record if that fails),
 3. commit the Kafka offsets only after the ledger transaction committed,
@@ -29,19 +30,29 @@ from sqlalchemy.exc import OperationalError
 
 from agencybus import signing
 from agencybus.kafka import make_consumer, make_producer
+from agencybus.masking import mask_account
 from agencybus.settings import Settings
 from consumers.state_bank import metrics, workflow
-from consumers.state_bank.ledger import Ledger, RequestStatus, mask_account, utcnow
+from consumers.state_bank.ledger import Ledger, RequestStatus, utcnow
 from consumers.state_bank.outbox import BankStatusSigner, StatusRelay
 from consumers.state_bank.sinks import InstructionSink, deliver_pending, make_sink
 from consumers.state_bank.verification import Policy, check_signature
 from schemas import codec, topics
+from schemas.event_types import PAYMENT_BLOCK_REQUEST
 
 log = structlog.get_logger("agencybus.bank")
 
-REQUEST_TOPIC = topics.PAYMENT_BLOCK_REQUESTS.name
 STATUS_TOPIC = topics.PAYMENT_BLOCK_STATUS.name
 REQUEST_RECORD = "PaymentBlockRequested"
+
+
+def request_topics() -> list[str]:
+    """The request topics of every agency the registry allows to request blocks (one per agency).
+
+    The broker lets only that agency (or the gateway serving it) write its topic; a record there
+    that names another agency is dead-lettered (``ClaimMismatch``), whatever its signature.
+    """
+    return [t.name for t in topics.agency_topics(PAYMENT_BLOCK_REQUEST)]
 
 
 def policy_from_settings(settings: Settings) -> Policy:
@@ -115,9 +126,10 @@ class BankService:
         )
         self.clock = clock
         self.producer: KafkaProducer = make_producer(settings)
+        self.request_topics = request_topics()
         self.consumer: KafkaConsumer = make_consumer(
             settings,
-            REQUEST_TOPIC,
+            *self.request_topics,
             group_id=settings.bank_consumer_group,
             max_poll_records=settings.bank_max_poll_records,
         )
@@ -163,9 +175,10 @@ class BankService:
                 message = codec.decode_message(rec.value, rec.headers)
                 if message.event_type.record_name != REQUEST_RECORD:
                     raise codec.CodecError(
-                        f"{REQUEST_TOPIC} carries {REQUEST_RECORD}, found {message.event_type.record_name}"
+                        f"{rec.topic} carries {REQUEST_RECORD}, found {message.event_type.record_name}"
                     )
-            except codec.CodecError as exc:
+                topics.check_claim(rec.topic, str(message.record["header"]["agency"]))
+            except (codec.CodecError, topics.ClaimMismatch) as exc:
                 self._dead_letter(rec, exc)
                 continue
             incoming = workflow.Incoming(rec.value, message.record, rec.topic, rec.partition, rec.offset)
@@ -277,7 +290,7 @@ class BankService:
         self.start()
         log.info(
             "bank.serving",
-            topic=REQUEST_TOPIC,
+            topics=self.request_topics,
             group=self.settings.bank_consumer_group,
             branch=self.settings.bank_branch,
             provinces=self.settings.bank_provinces,

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from consumers.state_bank.ledger import TargetState, mask_account
+from agencybus.masking import mask_account
+from consumers.state_bank.ledger import TargetState
 from schemas import legal
 
 

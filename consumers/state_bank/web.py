@@ -22,9 +22,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment
 from markupsafe import Markup
 
+from agencybus.masking import mask_account
 from agencybus.settings import Settings
 from consumers.state_bank import workflow
-from consumers.state_bank.ledger import Ledger, LedgerError, mask_account, utcnow
+from consumers.state_bank.ledger import Ledger, LedgerError, utcnow
 from consumers.state_bank.sinks import InstructionSink, deliver_pending
 from consumers.state_bank.users import authenticate, load_users, users_file
 

@@ -3,17 +3,23 @@
 Users live in a YAML file an administrator edits (or fills with ``agencybus dashboard
 add-user``); passwords are stored as argon2id hashes only. A member of the steering
 committee (agency BCD389) sees every case; an agency user sees the cases routed to
-their agency. Sessions are signed cookies that expire, and carry the user name so every
-action can be attributed.
+their agency. Sessions are signed cookies that expire and that the server can revoke
+(logout), and carry the user name so every action can be attributed; failed logins are
+throttled per user and per address.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,20 +178,31 @@ def session_secret(settings: Settings) -> str:
 
 
 class Sessions:
-    """Signed, expiring session cookies: ``{"u": username, "n": nonce}``."""
+    """Signed, expiring session cookies (``{"u": username, "n": nonce}``) backed by a server-side
+    record of each live session, so logging out revokes the cookie: a copy of it kept by anyone
+    no longer opens a page. Sessions live in this process (a restart logs everyone out)."""
 
     COOKIE = "agencybus_session"
+    LOGIN_COOKIE = "agencybus_login"  # the login form's CSRF pair, before any session exists
 
-    def __init__(self, secret: str, ttl_minutes: int) -> None:
+    def __init__(self, secret: str, ttl_minutes: int, *, clock: Callable[[], float] = time.time) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt="agencybus-dashboard-session")
         self._secret = secret.encode()
         self.ttl_seconds = ttl_minutes * 60
+        self._clock = clock
+        self._live: dict[str, tuple[str, float]] = {}  # nonce -> (username, expires at)
+        self._lock = threading.Lock()
 
     def issue(self, user: User) -> str:
-        return self._serializer.dumps({"u": user.username, "n": secrets.token_hex(8)})
+        nonce = secrets.token_hex(16)
+        now = self._clock()
+        with self._lock:
+            self._live = {n: v for n, v in self._live.items() if v[1] > now}  # drop the expired
+            self._live[nonce] = (user.username, now + self.ttl_seconds)
+        return self._serializer.dumps({"u": user.username, "n": nonce})
 
     def read(self, cookie: str | None) -> tuple[str, str] | None:
-        """(username, nonce) of a valid, unexpired cookie; None otherwise."""
+        """(username, nonce) of a valid, unexpired, unrevoked session cookie; None otherwise."""
         if not cookie:
             return None
         try:
@@ -194,7 +211,25 @@ class Sessions:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("u"), str):
             return None
-        return data["u"], str(data.get("n", ""))
+        nonce = str(data.get("n", ""))
+        with self._lock:
+            live = self._live.get(nonce)
+        if live is None or live[0] != data["u"] or live[1] <= self._clock():
+            return None
+        return data["u"], nonce
+
+    def revoke(self, nonce: str) -> None:
+        """End one session (logout): its cookie stops working at once."""
+        with self._lock:
+            self._live.pop(nonce, None)
+
+    def revoke_user(self, username: str) -> int:
+        """End every session of a user (a removed or locked account); how many there were."""
+        with self._lock:
+            ended = [n for n, (u, _) in self._live.items() if u == username]
+            for nonce in ended:
+                del self._live[nonce]
+        return len(ended)
 
     def csrf_token(self, nonce: str) -> str:
         """Form token bound to this session: a form from another site cannot act for the user."""
@@ -202,3 +237,70 @@ class Sessions:
 
     def check_csrf(self, nonce: str, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(self.csrf_token(nonce), token)
+
+    def login_csrf(self) -> tuple[str, str]:
+        """(cookie value, form token) for the login form: the form must come from this site."""
+        value = secrets.token_hex(16)
+        return value, self.csrf_token(f"login:{value}")
+
+    def check_login_csrf(self, cookie: str | None, token: str | None) -> bool:
+        return bool(cookie) and self.check_csrf(f"login:{cookie}", token)
+
+
+class LoginThrottle:
+    """Failed logins counted per user name and per client address over a sliding window.
+
+    Once either count reaches its limit the login is refused before the password is checked,
+    with the seconds to wait; the right password does not get through either. A successful
+    login clears the user's count.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_user: int = 5,
+        per_address: int = 20,
+        window_seconds: float = 900,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_user = per_user
+        self.per_address = per_address
+        self.window = window_seconds
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginThrottle:
+        return cls(
+            per_user=settings.login_max_failures_per_user,
+            per_address=settings.login_max_failures_per_address,
+            window_seconds=settings.login_window_seconds,
+        )
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def wait_seconds(self, username: str, address: str) -> int:
+        """0 if a login may be tried now, else how many seconds until it may."""
+        now = self._clock()
+        waits = []
+        with self._lock:
+            for key, limit in ((f"user:{username}", self.per_user), (f"addr:{address}", self.per_address)):
+                times = self._recent(key, now)
+                if len(times) >= limit:
+                    waits.append(times[len(times) - limit] + self.window - now)
+        return max(1, math.ceil(max(waits))) if waits else 0
+
+    def failed(self, username: str, address: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in (f"user:{username}", f"addr:{address}"):
+                self._recent(key, now).append(now)
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(f"user:{username}", None)

@@ -4,7 +4,8 @@ The dashboard reads every partition of its topics itself (no consumer group) and
 the next offset of each partition in the store, in the same transaction as the rows a
 batch produced. A restart resumes exactly there; a fresh store replays from the start.
 A record that cannot be decoded or applied goes to ``dlq.<topic>`` with the error in its
-headers, and the partition moves on.
+headers, and the partition moves on; so does a record on one agency's topic whose
+``header.agency`` names another (``ClaimMismatch``: see ``schemas.topics.check_claim``).
 """
 
 from __future__ import annotations
@@ -40,20 +41,30 @@ SIGNATURE_FAILURES = Counter(
 # The State Bank's signer code in the agency registry: its status replies carry its Ed25519 signature.
 BANK_SIGNER = "NHNN"
 
-# What the dashboard reads: alerts, actions, bank statuses, and the agency topics (counts, report).
-DASHBOARD_TOPICS: tuple[str, ...] = (
-    tc.ALERTS_ALL.name,
-    tc.CASE_UPDATES.name,
-    tc.PAYMENT_BLOCK_STATUS.name,
-    *(t.name for t in tc.AGENCY_TOPICS.values()),
-)
-# Records each topic may carry; anything else is a dead letter.
+# Records each non-agency topic may carry; anything else is a dead letter.
 EXPECTED = {
     tc.ALERTS_ALL.name: {"JointCaseAlert"},
     tc.CASE_UPDATES.name: {"CaseUpdated"},
     tc.PAYMENT_BLOCK_STATUS.name: {"PaymentBlockStatusChanged"},
-    **{t.name: {t.event_type.record_name} for t in tc.AGENCY_TOPICS.values() if t.event_type is not None},
 }
+
+
+def dashboard_topics() -> tuple[str, ...]:
+    """What the dashboard reads: alerts, actions, bank statuses, and every agency topic (counts, report)."""
+    return (
+        tc.ALERTS_ALL.name,
+        tc.CASE_UPDATES.name,
+        tc.PAYMENT_BLOCK_STATUS.name,
+        *(t.name for t in tc.agency_topics()),
+    )
+
+
+def expected_records(topic: str) -> set[str] | None:
+    """The record names ``topic`` may carry (None: a topic the dashboard does not know, anything goes)."""
+    owner = tc.find_agency_topic(topic)
+    if owner is not None and owner.event_type is not None:
+        return {owner.event_type.record_name}
+    return EXPECTED.get(topic)
 
 
 class Ingestor:
@@ -64,7 +75,7 @@ class Ingestor:
         settings: Settings,
         store: st.Store,
         *,
-        topics: Sequence[str] = DASHBOARD_TOPICS,
+        topics: Sequence[str] | None = None,
         consumer: Any | None = None,
         dlq: Any | None = None,
     ) -> None:
@@ -72,7 +83,7 @@ class Ingestor:
 
         self.settings = settings
         self.store = store
-        self.topics = list(topics)
+        self.topics = list(topics if topics is not None else dashboard_topics())
         self.consumer = consumer or make_consumer(settings, group_id=None, client_id="agencybus-dashboard")
         self._dlq_producer = None
         if dlq is None:
@@ -151,9 +162,12 @@ class Ingestor:
                 try:
                     decoded = codec.decode_message(msg.value, msg.headers)
                     record_name = decoded.writer.record_name
-                    if record_name not in EXPECTED.get(tp.topic, {record_name}):
-                        wanted = ", ".join(sorted(EXPECTED[tp.topic]))
-                        raise st.StoreError(f"topic {tp.topic} carries {wanted}, found {record_name}")
+                    wanted = expected_records(tp.topic)
+                    if wanted is not None and record_name not in wanted:
+                        raise st.StoreError(
+                            f"topic {tp.topic} carries {', '.join(sorted(wanted))}, found {record_name}"
+                        )
+                    tc.check_claim(tp.topic, str(decoded.record["header"]["agency"]))
                     with s.begin_nested():
                         if record_name == "PaymentBlockStatusChanged":
                             ok, note = self.check_bank_signature(decoded)

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agencybus.masking import mask_token
 from consumers.steering.store import (
     AgencyEvent,
     AudienceCommune,
@@ -67,7 +68,7 @@ def cases_csv(cases: Iterable[SeenCase]) -> str:
                 ";".join(c.recipients),
                 ";".join(c.commune_codes),
                 ";".join(c.rule_ids),
-                ";".join(c.seller_tokens),
+                ";".join(mask_token(t) for t in c.seller_tokens),  # exports travel: numbers masked
                 c.opened_at.isoformat(),
                 c.updated_at.isoformat(),
             ]

@@ -11,7 +11,7 @@ from agencybus.metrics import mount_metrics, serve_metrics_from
 from agencybus.settings import Settings
 from consumers.steering import reports
 from consumers.steering.actions import ActionPublisher
-from consumers.steering.auth import Sessions, session_secret, users_file
+from consumers.steering.auth import LoginThrottle, Sessions, session_secret, users_file
 from consumers.steering.ingest import Ingestor, start_background
 from consumers.steering.store import Store
 from consumers.steering.web.app import DashboardContext, create_app
@@ -44,6 +44,8 @@ def build_context(settings: Settings, store: Store, publisher: ActionPublisher |
         province_code=settings.province_code,
         agency_codes=agency_codes(),
         names=names,
+        secure_cookies=settings.dashboard_secure_cookies,
+        throttle=LoginThrottle.from_settings(settings),
     )
 
 

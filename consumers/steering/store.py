@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from agencybus.masking import mask_account, mask_token
 from schemas.sharing import AUDIENCE_ALL, STEERING_COMMITTEE, may_see, sees_everything, visible_alert
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -312,13 +313,23 @@ class Store:
     def create_schema(self) -> None:
         """Create the tables; a store written by an earlier layout is refused (rebuild it from the bus)."""
         found = inspect(self.engine)
-        if found.has_table("evidence"):
-            columns = {c["name"] for c in found.get_columns("evidence")}
-            if "seller_tokens" not in columns:
-                raise StoreError(
-                    f"{self.url}: dashboard store of an earlier layout (evidence without seller_tokens); "
-                    "remove it and start the dashboard again: it is rebuilt from the bus"
-                )
+        differences = []
+        for table in Base.metadata.sorted_tables:
+            if not found.has_table(table.name):
+                continue
+            missing = sorted(
+                {c.name for c in table.columns} - {c["name"] for c in found.get_columns(table.name)}
+            )
+            if missing:
+                differences.append(f"{table.name} without {', '.join(missing)}")
+            key = found.get_pk_constraint(table.name).get("constrained_columns") or []
+            if sorted(key) != sorted(c.name for c in table.primary_key.columns):
+                differences.append(f"{table.name} keyed by ({', '.join(key)})")
+        if differences:
+            raise StoreError(
+                f"{self.url}: dashboard store of an earlier layout ({'; '.join(differences)}); "
+                "remove it and start the dashboard again: it is rebuilt from the bus"
+            )
         Base.metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -525,15 +536,20 @@ def refresh_views(s: Session, case: Case) -> None:
     audiences = [AUDIENCE_ALL, *(a for a in case.recipients if not sees_everything(a))]
     for audience in audiences:
         seen = visible_alert(full, audience)
+        own = {t for e in seen["evidence"] if e["agency"] == audience for t in e["seller_tokens"]}
         view = s.get(AudienceView, (case.case_id, audience))
         if view is None:
             view = AudienceView(case_id=case.case_id, audience=audience)
             s.add(view)
         view.seller_name = seen["seller_name"]
-        view.seller_tokens = list(seen["seller_tokens"])
+        # shown: an agency reads in clear only the personal numbers its own evidence brought
+        view.seller_tokens = [
+            t if audience == AUDIENCE_ALL or t in own else mask_token(t) for t in seen["seller_tokens"]
+        ]
         view.commune_codes = list(seen["commune_codes"])
         view.withheld_count = int(seen["withheld_count"])
-        _sync_children(s, case.case_id, audience, AudienceToken, "token", view.seller_tokens)
+        # searched: every identifier the audience may see, in clear (a hit says only "this case")
+        _sync_children(s, case.case_id, audience, AudienceToken, "token", list(seen["seller_tokens"]))
         _sync_children(s, case.case_id, audience, AudienceCommune, "commune_code", view.commune_codes)
     s.flush()
 
@@ -611,12 +627,6 @@ def apply_pending_actions(s: Session) -> int:
             _apply_action(case, row)
             n += 1
     return n
-
-
-def mask_account(number: str) -> str:
-    """Show only the last 4 digits of an account or wallet number."""
-    digits = str(number)
-    return "•" * max(0, min(len(digits) - 4, 8)) + digits[-4:]
 
 
 def apply_block_request(s: Session, rec: Mapping[str, Any]) -> bool:

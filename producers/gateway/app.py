@@ -12,18 +12,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic.json_schema import models_json_schema
 
 from agencybus.settings import Settings
 from producers import metrics
-from producers.gateway import errors, events, operations
+from producers.gateway import errors, events, hygiene, operations
 from producers.gateway.bodylimit import BodyLimit
 from producers.gateway.dependencies import API_KEY_HEADER, Replay
 from producers.gateway.events import MAX_BATCH
 from producers.gateway.service import Gateway
 from producers.publisher import Delivery
+from schemas.event_types import AGENCY_EVENTS
+from schemas.models import RECORD_MODELS, model_for
 
 __all__ = ["API_KEY_HEADER", "MAX_BATCH", "Gateway", "create_app"]
 
@@ -61,5 +66,28 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
         )
 
     app.add_exception_handler(Replay, replay)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document from the routes and models, with two corrections.
+
+        The event models' schemas are put in as pydantic writes them (FastAPI's document model holds
+        numeric bounds as floats: 2**63 - 1 would read 9.223372036854776e18, one more than allowed),
+        and free text fields get the gateway's text rule.
+        """
+        if app.openapi_schema is None:
+            doc = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            _, defs = models_json_schema(
+                [(model_for(t.record_name), "validation") for t in AGENCY_EVENTS],
+                ref_template="#/components/schemas/{model}",
+            )
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(defs.get("$defs", {}))
+            hygiene.document({name: schemas[name] for name in RECORD_MODELS if name in schemas})
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.gateway_max_body_bytes)
     return app

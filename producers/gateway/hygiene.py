@@ -68,11 +68,12 @@ def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number (RFC 8259); send a finite number or null")
 
 
-def _finite(text: str) -> float:
+def _number(text: str) -> float | int:
+    """A number with a fraction or exponent; an integral one (``5508.0``) is an integer, as in JSON Schema."""
     value = float(text)
     if math.isinf(value):
         raise ValueError(f"number {text[:40]} is too large to be represented; send a finite number")
-    return value
+    return int(value) if value.is_integer() else value
 
 
 def _why(char: str) -> str:
@@ -151,7 +152,7 @@ def parse(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
             f"request body is not UTF-8: byte {exc.start} ({raw[exc.start : exc.end].hex()})",
         ) from None
     try:
-        data = json.loads(text, parse_constant=_constant, parse_float=_finite)
+        data = json.loads(text, parse_constant=_constant, parse_float=_number)
     except json.JSONDecodeError as exc:
         raise BodyProblem(
             400, "bad_request", f"request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -167,3 +168,32 @@ def parse(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
             problems,
         )
     return data
+
+
+_NOT_REFUSED = "[^\\x00\\u202a-\\u202e\\u2066-\\u2069]"
+CLEAN_TEXT = f"^{_NOT_REFUSED}*$"
+"""Pattern of a text the gateway accepts (no NUL, no bidi controls), for the OpenAPI document."""
+CLEAN_NON_BLANK = f"^{_NOT_REFUSED}*[^\\s\\x00\\u202a-\\u202e\\u2066-\\u2069]{_NOT_REFUSED}*$"
+_NON_BLANK = r"\S"  # what schemas.models puts on a Text field
+
+
+def document(schemas: dict[str, Any]) -> None:
+    """Put the text rule into the JSON schemas of the request bodies (free text fields only).
+
+    Identifier fields have patterns of their own that admit none of the refused characters.
+    """
+    stack: list[Any] = list(schemas.values())
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "string" and not ({"format", "enum", "const"} & node.keys()):
+            pattern = node.get("pattern")
+            if pattern is None:
+                node["pattern"] = CLEAN_TEXT
+            elif pattern == _NON_BLANK:
+                node["pattern"] = CLEAN_NON_BLANK
+        stack.extend(v for v in node.values() if isinstance(v, dict | list))

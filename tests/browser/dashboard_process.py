@@ -48,6 +48,8 @@ def dashboard_env(
         AGENCYBUS_DASHBOARD_PORT=str(port),
         AGENCYBUS_LOG_FORMAT="json",
         AGENCYBUS_METRICS_PORT="0",
+        # served over http://127.0.0.1 as the demo is: a Secure cookie would not come back over HTTP
+        AGENCYBUS_DASHBOARD_SECURE_COOKIES="false",
     )
     env.update(extra_env or {})
     return env

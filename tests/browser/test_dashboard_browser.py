@@ -99,7 +99,9 @@ def publish_story(settings: Settings, case_id: str) -> JointCaseAlert:
                 event = event.model_copy(update={"request_id": request_id, "case_id": case_id})
             encoded = codec.encode_event(event)
             producer.send(
-                tc.topic_for(event.EVENT_TYPE.key).name, value=encoded.value, headers=encoded.headers
+                tc.topic_for(event.EVENT_TYPE.key, event.header.agency).name,
+                value=encoded.value,
+                headers=encoded.headers,
             )
         producer.flush(timeout=30)
     finally:

@@ -25,9 +25,13 @@ from agencybus.kafka import make_producer
 from agencybus.settings import ENV_PREFIX, load_settings
 from consumers.state_bank import samples
 from consumers.state_bank.ledger import BlockRequestRow, Ledger, StatusOutboxRow
-from consumers.state_bank.service import REQUEST_TOPIC, STATUS_TOPIC
+from consumers.state_bank.service import STATUS_TOPIC
 from schemas import codec
+from schemas.event_types import PAYMENT_BLOCK_REQUEST
+from schemas.topics import agency_topic
 from tests.helpers import header, read_to_end, unique_group
+
+REQUEST_TOPIC = agency_topic(PAYMENT_BLOCK_REQUEST, "CA").name  # CA requests the blocks here
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 

@@ -20,7 +20,7 @@ from producers.simulator import generate
 from schemas import codec
 from schemas.identity import primary_token
 from schemas.models import BaseEvent
-from schemas.topics import AGENCY_TOPICS
+from schemas.topics import agency_topic
 from tests.helpers import consume_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -32,7 +32,7 @@ def publish_events(settings: Settings, events: Iterable[BaseEvent]) -> None:
     try:
         for event in events:
             enc = codec.encode_event(event)
-            topic = AGENCY_TOPICS[enc.event_type.key].name
+            topic = agency_topic(enc.event_type, event.header.agency).name
             key = primary_token(event.seller).encode()  # type: ignore[attr-defined]
             producer.send(topic, key=key, value=enc.value, headers=enc.headers)
         producer.flush()

@@ -27,6 +27,7 @@ from schemas import topics as tc
 from schemas.examples import example_events
 from schemas.models import SellerRef, TaxAnomalyDetected, ViolationRecorded
 from tests.browser.dashboard_process import AGENCYBUS, PASSWORD, running_dashboard, stop_group
+from tests.helpers import dashboard_login
 
 pytestmark = [pytest.mark.broker]
 
@@ -83,7 +84,7 @@ def test_planted_pattern_becomes_a_case_in_the_store_and_on_the_page(
             for event in events:
                 encoded = codec.encode_event(event)
                 producer.send(
-                    tc.topic_for(event.EVENT_TYPE.key).name,
+                    tc.topic_for(event.EVENT_TYPE.key, event.header.agency).name,
                     key=event.kafka_key(),
                     value=encoded.value,
                     headers=encoded.headers,
@@ -107,7 +108,7 @@ def test_planted_pattern_becomes_a_case_in_the_store_and_on_the_page(
         store.close()
         assert case_id is not None, f"no case with {token} and events {mine} within 90 s"
         with httpx.Client(base_url=dash.url) as client:
-            client.post("/login", data={"username": "bcd.chair", "password": PASSWORD})
+            dashboard_login(client, "bcd.chair", PASSWORD)
             page = client.get("/cases", params={"q": phone[:4] + " " + phone[4:7] + " " + phone[7:]})
             assert case_id in page.text
             detail = client.get(f"/cases/{case_id}")

@@ -25,14 +25,15 @@ from processors.routing import route
 from processors.rules import load_rules
 from processors.runner import WorkerProcess
 from schemas import codec
+from schemas.event_types import VIOLATION
 from schemas.models import LegalBasis, SellerRef, ViolationRecorded, new_header
+from schemas.topics import agency_topic
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-TOPIC = "agency.violations.v1"
 Final = dict[str, tuple[int, str, tuple[str, ...]]]
 
 
-Records = list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+Records = list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]  # (topic, key, value, headers)
 
 
 def stream(groups: int, seed: int) -> Records:
@@ -80,7 +81,8 @@ def stream(groups: int, seed: int) -> Records:
                 legal_basis=basis,
             )
             enc = codec.encode_event(event)
-            events.append((f"crash-{seed}-{g}".encode(), enc.value, enc.headers))
+            topic = agency_topic(VIOLATION, agency).name  # each agency's own topic
+            events.append((topic, f"crash-{seed}-{g}".encode(), enc.value, enc.headers))
         per_group.append(events)
     out = []
     while any(per_group):  # interleave sellers, keep each seller's order
@@ -90,12 +92,12 @@ def stream(groups: int, seed: int) -> Records:
     return out
 
 
-def expected_final(records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]], namespace: str) -> Final:
+def expected_final(records: Records, namespace: str) -> Final:
     """The same core, in-process, fed in publish order: what every run must end with."""
     pipeline = ReferencePipeline(IdentityResolver.in_memory(namespace=namespace), Correlator(load_rules()))
     alerts: list[dict[str, Any]] = []
-    for _, value, headers in records:
-        for snap in pipeline.feed(TOPIC, value, headers):
+    for topic, _, value, headers in records:
+        for snap in pipeline.feed(topic, value, headers):
             alerts.extend(r.record for r in route(snap, "38") if r.audience == "ALL")
     return final_of(alerts)
 
@@ -212,11 +214,11 @@ def test_kill_9_mid_stream_then_restart_ends_with_the_same_cases(
         # few seconds after start, then takes whatever has arrived as one batch), so the kill
         # lands while records are still coming.
         producer = make_producer(settings)
-        for i, (key, value, headers) in enumerate(records):
+        for i, (topic, key, value, headers) in enumerate(records):
             if i == head:
                 producer.flush()
                 live.wait(120)
-            producer.send(TOPIC, key=key, value=value, headers=headers)
+            producer.send(topic, key=key, value=value, headers=headers)
             published[0] += 1
             if i >= head:
                 time.sleep(0.05)
@@ -284,10 +286,10 @@ def test_a_worker_with_an_empty_data_dir_restores_its_tables_from_the_changelogs
     ensure_topics(settings, internal_topics(app_id))
     reader.start(reader.end_offsets())
 
-    def publish(part: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+    def publish(part: Records) -> None:
         producer = make_producer(settings)
-        for key, value, headers in part:
-            producer.send(TOPIC, key=key, value=value, headers=headers)
+        for topic, key, value, headers in part:
+            producer.send(topic, key=key, value=value, headers=headers)
         producer.flush()
         producer.close()
 

@@ -24,13 +24,16 @@ from agencybus.settings import Settings, load_settings
 from consumers.state_bank import samples
 from consumers.state_bank.commands import bank as bank_cli
 from consumers.state_bank.ledger import BlockRequestRow, Ledger
-from consumers.state_bank.service import REQUEST_TOPIC, STATUS_TOPIC, BankService
+from consumers.state_bank.service import STATUS_TOPIC, BankService
 from consumers.state_bank.workflow import status_event_id
 from producers.publisher import Publisher
 from schemas import codec
+from schemas.event_types import PAYMENT_BLOCK_REQUEST
 from schemas.models import PaymentBlockRequested
-from schemas.topics import dead_letter_topic
+from schemas.topics import agency_topic, dead_letter_topic
 from tests.helpers import consume_until, header, unique_group, wait_for_event_ids
+
+REQUEST_TOPIC = agency_topic(PAYMENT_BLOCK_REQUEST, "CA").name  # CA requests the blocks here
 
 pytestmark = pytest.mark.broker
 
@@ -64,11 +67,15 @@ def service(bank_settings: Settings) -> Iterator[BankService]:
     svc.ledger.close()
 
 
-def _publish(settings: Settings, messages: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+def _publish(
+    settings: Settings,
+    messages: list[tuple[bytes, bytes, list[tuple[str, bytes]]]],
+    topic: str = REQUEST_TOPIC,
+) -> None:
     producer = make_producer(settings)
     try:
         for key, value, headers in messages:
-            producer.send(REQUEST_TOPIC, key=key, value=value, headers=headers)
+            producer.send(topic, key=key, value=value, headers=headers)
         producer.flush(timeout=20)
     finally:
         producer.close()
@@ -194,6 +201,33 @@ def test_signed_request_end_to_end_with_duplicate_forgery_and_dead_letter(
     assert header(dead[0], "ce_id") is None
 
 
+def test_a_request_on_another_agencys_topic_is_dead_lettered_and_never_stored(
+    bank_settings: Settings, service: BankService
+) -> None:
+    """CA's correctly signed request written to QLTT's topic: whoever wrote it was not CA."""
+    settings = bank_settings
+    misplaced = samples.block_request(agency="CA")
+    message = _signed(settings, misplaced, "CA")
+    qltt_requests = agency_topic(PAYMENT_BLOCK_REQUEST, "QLTT").name
+    _publish(settings, [message], topic=qltt_requests)
+
+    dead = consume_until(
+        settings,
+        dead_letter_topic(qltt_requests),
+        lambda kept: len(kept) >= 1,
+        keep=lambda r: r.key == message[0],
+    )
+    assert header(dead[0], "dlq_error_type") == b"ClaimMismatch"
+    assert b"only QLTT may write" in (header(dead[0], "dlq_error_message") or b"")
+    with service.ledger.reading() as session:
+        stored = session.scalar(
+            select(func.count())
+            .select_from(BlockRequestRow)
+            .where(BlockRequestRow.request_id == misplaced["request_id"])
+        )
+    assert stored == 0
+
+
 def test_a_request_reusing_another_agencys_id_is_dead_lettered_as_an_id_collision(
     bank_settings: Settings, service: BankService
 ) -> None:
@@ -203,9 +237,11 @@ def test_a_request_reusing_another_agencys_id_is_dead_lettered_as_an_id_collisio
     shared = str(uuid.uuid4())
     qltt = samples.block_request(agency="QLTT", event_id=shared)
     ca = samples.block_request(agency="CA", event_id=shared, decision_number="77/QĐ-PC03")
-    qltt_msg, ca_msg = _signed(settings, qltt, "QLTT"), _signed(settings, ca, "CA")  # one key: one partition
-    _publish(settings, [qltt_msg, ca_msg])
+    qltt_msg, ca_msg = _signed(settings, qltt, "QLTT"), _signed(settings, ca, "CA")
+    # each on its own agency's topic; QLTT's is answered before CA's is sent (two topics: no order)
+    _publish(settings, [qltt_msg], topic=agency_topic(PAYMENT_BLOCK_REQUEST, "QLTT").name)
     wait_for_event_ids(settings, STATUS_TOPIC, [status_event_id(shared, 1)], timeout=30)
+    _publish(settings, [ca_msg])
     dead = consume_until(
         settings,
         dead_letter_topic(REQUEST_TOPIC),

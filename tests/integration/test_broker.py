@@ -57,7 +57,13 @@ def test_broker_on_a_taken_port_fails_with_the_log_tail(tmp_path: Path) -> None:
 
 def test_session_broker_has_every_catalog_topic(settings: Settings) -> None:
     names = existing_topics(settings)
-    for expected in ("agency.violations.v1", "alerts.all.v1", "alerts.qltt.v1", "dlq.agency.violations.v1"):
+    expected_names = (
+        "agency.qltt.violations.v1",
+        "alerts.all.v1",
+        "alerts.qltt.v1",
+        "dlq.agency.qltt.violations.v1",
+    )
+    for expected in expected_names:
         assert expected in names
 
 
@@ -149,7 +155,7 @@ def test_broker_command_serves_until_signalled_then_stops_cleanly(tmp_path: Path
         bootstrap = next(line.split()[1] for line in lines if line.startswith("bootstrap:"))
         assert "created" in "".join(lines), lines
         settings = Settings(bootstrap_servers=bootstrap, data_dir=tmp_path)
-        assert "agency.violations.v1" in existing_topics(settings)
+        assert "agency.qltt.violations.v1" in existing_topics(settings)
         assert tansu_processes(process.pid)
         process.send_signal(stop_signal)
         rest = process.communicate(timeout=20)[0]

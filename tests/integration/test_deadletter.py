@@ -101,7 +101,7 @@ def test_cli_lists_shows_and_replays(
     assert listed.output.count("ValueError") == 3 and position in listed.output
 
     summary = runner.invoke(app, ["dlq", "list"], env=env)
-    assert summary.exit_code == 0 and "dlq.agency.violations.v1" in summary.output
+    assert summary.exit_code == 0 and "dlq.agency.qltt.violations.v1" in summary.output
 
     shown = runner.invoke(app, ["dlq", "show", source.name, position], env=env)
     assert shown.exit_code == 0, shown.output

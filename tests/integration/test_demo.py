@@ -23,7 +23,7 @@ def test_demo_publishes_and_decodes_every_event_type_then_stops_its_broker(tmp_p
     assert [m.event_type for m in result.decoded] == list(ALL)
     assert [p.event_id for p in result.published] == [m.event_id for m in result.decoded]
     assert {p.topic for p in result.published} >= {
-        "agency.violations.v1",
+        "agency.qltt.violations.v1",
         "alerts.all.v1",
         "cases.updates.v1",
     }

@@ -18,6 +18,8 @@ from producers.publisher import Publisher
 from schemas import codec, topics
 from tests.helpers import consume_until, header, wait_for_event_ids
 
+QLTT_VIOLATIONS = topics.agency_topic("violation", "QLTT").name
+
 pytestmark = pytest.mark.broker
 
 HEADER = (
@@ -74,7 +76,7 @@ def test_mixed_file_rejects_bad_rows_and_publishes_good_rows_once(settings: Sett
     assert "invalid UTF-8" in by_row[(7, "(line)")]["reason"] and by_row[(7, "(line)")]["line"] == "8"
 
     good_ids = [derive_event_id("QLTT", "violation", f"IMP-{run}-{n}") for n in (1, 2, 5)]
-    records = wait_for_event_ids(settings, topics.VIOLATIONS.name, good_ids)
+    records = wait_for_event_ids(settings, QLTT_VIOLATIONS, good_ids)
     decoded = codec.decode_message(records[good_ids[0]].value, records[good_ids[0]].headers)
     assert decoded.record["seller"]["name"] == "Hộ kinh doanh Lê Thị Hương"
     assert decoded.record["fine_vnd"] == 25_000_000
@@ -94,14 +96,14 @@ def test_mixed_file_rejects_bad_rows_and_publishes_good_rows_once(settings: Sett
 
     seen = consume_until(
         settings,
-        topics.VIOLATIONS.name,
+        QLTT_VIOLATIONS,
         lambda kept: len(kept) >= 3,
         keep=lambda r: (header(r, "ce_id") or b"").decode() in good_ids,
     )
     time.sleep(0.5)
     seen = consume_until(
         settings,
-        topics.VIOLATIONS.name,
+        QLTT_VIOLATIONS,
         lambda kept: len(kept) >= 3,
         keep=lambda r: (header(r, "ce_id") or b"").decode() in good_ids,
     )
@@ -195,7 +197,7 @@ def test_an_excel_template_filled_in_officers_words_imports_with_no_reject(
     assert summary.rejected == 0, summary.rejects
     assert (summary.read, summary.published) == (2, 2)
     ids = [derive_event_id("QLTT", "violation", f"XLSX-{run}-{n}") for n in (1, 2)]
-    records = wait_for_event_ids(settings, topics.VIOLATIONS.name, ids)
+    records = wait_for_event_ids(settings, QLTT_VIOLATIONS, ids)
     first = codec.decode_message(records[ids[0]].value, records[ids[0]].headers).record
     second = codec.decode_message(records[ids[1]].value, records[ids[1]].headers).record
     assert first["categories"] == ["COUNTERFEIT", "LABELLING"] and first["header"]["sharing"] == "AMBER"
@@ -204,6 +206,18 @@ def test_an_excel_template_filled_in_officers_words_imports_with_no_reject(
     assert first["legal_basis"]["decision_date"] == date(2025, 9, 4)
     assert second["categories"] == ["IP_INFRINGEMENT", "COUNTERFEIT"]
     assert second["product_categories"] == ["FASHION"]
+
+    app = typer.Typer()
+    register(app)
+    env = {
+        "AGENCYBUS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "AGENCYBUS_DATA_DIR": str(settings.data_dir),
+    }
+    again = CliRunner().invoke(
+        app, ["publish", "--agency", "QLTT", "--type", "violation", str(path)], env=env
+    )
+    assert again.exit_code == 0, again.output
+    assert "already published: 2" in again.output and "rejected:          0" in again.output
 
 
 def test_a_semicolon_csv_from_excel_imports(settings: Settings, tmp_path: Path) -> None:

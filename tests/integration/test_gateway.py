@@ -16,6 +16,9 @@ from producers.gateway.app import create_app
 from schemas import codec, topics
 from tests.helpers import wait_for_event_ids
 
+THUE_VIOLATIONS = topics.agency_topic("violation", "THUE").name
+CA_REQUESTS = topics.agency_topic("payment-block-request", "CA").name
+
 pytestmark = pytest.mark.broker
 
 
@@ -64,7 +67,7 @@ def test_event_is_accepted_and_read_back_from_the_topic(
     assert response.status_code == 202, response.text
     answer = response.json()
     assert answer["event_id"] == body["header"]["event_id"] and answer["status"] == "delivered"
-    record = wait_for_event_ids(settings, topics.VIOLATIONS.name, [answer["event_id"]])[answer["event_id"]]
+    record = wait_for_event_ids(settings, THUE_VIOLATIONS, [answer["event_id"]])[answer["event_id"]]
     decoded = codec.decode_message(record.value, record.headers)
     assert decoded.record["seller"]["tax_codes"] == ["2801987654"]
     assert decoded.record["seller"]["phones"] == ["+84912345678"]
@@ -78,7 +81,7 @@ def test_batch_is_accepted_and_read_back(
     response = client.post("/v1/events/violation/batch", json=bodies, headers=auth)
     assert response.status_code == 202, response.text
     assert response.json()["delivered"] == 25
-    wait_for_event_ids(settings, topics.VIOLATIONS.name, [b["header"]["event_id"] for b in bodies])
+    wait_for_event_ids(settings, THUE_VIOLATIONS, [b["header"]["event_id"] for b in bodies])
 
 
 def test_wrong_or_missing_key_is_401(gateway: tuple[TestClient, dict[str, str]]) -> None:
@@ -196,8 +199,12 @@ def test_same_event_id_from_another_agency_is_that_agencys_own_event(
     )
     assert first.status_code == second.status_code == 202, second.text
     assert first.json()["status"] == second.json()["status"] == "delivered"
-    assert second.json()["offset"] != first.json()["offset"] or (
-        second.json()["partition"] != first.json()["partition"]
+    where = [(r.json()["topic"], r.json()["partition"], r.json()["offset"]) for r in (first, second)]
+    assert where[0] != where[1]  # two records, not one answer given twice
+    ca_topic = topics.agency_topic("violation", "CA").name
+    record = wait_for_event_ids(settings, ca_topic, [event_id])[event_id]
+    assert (
+        codec.decode_message(record.value, record.headers).record["description"] == "Vụ việc khác của công an"
     )
     # the same agency sending its own event S again is still a replay of its first answer
     replay = client.post(
@@ -264,5 +271,5 @@ def test_payment_block_request_without_gateway_key_is_503_and_with_key_is_signed
     generate_keypair("CA", settings.resolved_keys_dir)
     accepted = client.post("/v1/events/payment-block-request", json=body, headers=auth)
     assert accepted.status_code == 202, accepted.text
-    record = wait_for_event_ids(settings, topics.PAYMENT_BLOCK_REQUESTS.name, [event_id])[event_id]
+    record = wait_for_event_ids(settings, CA_REQUESTS, [event_id])[event_id]
     verify_message(record.value, Keyring.load(settings.resolved_keys_dir), "CA")

@@ -89,7 +89,7 @@ def ce_ids(settings: Settings, wanted: set[str], at_least: int) -> list[str]:
     """The ce_id of every record of ``wanted`` on the violations topic (duplicates included)."""
     records = consume_until(
         settings,
-        topics.VIOLATIONS.name,
+        topics.agency_topic("violation", "QLTT").name,
         lambda kept: len(kept) >= at_least,
         timeout=30,
         keep=lambda r: (header(r, "ce_id") or b"").decode() in wanted,

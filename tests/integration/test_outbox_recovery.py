@@ -21,6 +21,8 @@ from schemas import topics
 from tests.helpers import consume_until, header, wait_for_event_ids
 from tests.integration.test_publisher import violation
 
+QLTT_VIOLATIONS = topics.agency_topic("violation", "QLTT").name
+
 pytestmark = pytest.mark.broker
 
 N_EVENTS = 1_000
@@ -66,7 +68,7 @@ def test_events_accepted_while_broker_is_down_arrive_exactly_once_in_order(
 
         records = consume_until(
             settings,
-            topics.VIOLATIONS.name,
+            QLTT_VIOLATIONS,
             lambda kept: len(kept) >= N_EVENTS,
             timeout=30,
             keep=lambda r: ce_id(r) in wanted,
@@ -74,7 +76,7 @@ def test_events_accepted_while_broker_is_down_arrive_exactly_once_in_order(
         time.sleep(0.5)  # anything more (a duplicate) would have arrived by now: read once more
         records = consume_until(
             settings,
-            topics.VIOLATIONS.name,
+            QLTT_VIOLATIONS,
             lambda kept: len(kept) >= N_EVENTS,
             keep=lambda r: ce_id(r) in wanted,
         )
@@ -129,7 +131,7 @@ def test_broker_lost_mid_stream_then_back_delivers_everything_in_order(
         wanted = {str(e.header.event_id) for e in after}
         records = consume_until(
             settings,
-            topics.VIOLATIONS.name,
+            QLTT_VIOLATIONS,
             lambda kept: len(kept) >= len(after),
             timeout=30,
             keep=lambda r: (header(r, "ce_id") or b"").decode() in wanted,
@@ -163,5 +165,5 @@ def test_a_restarted_process_delivers_what_the_last_one_left(settings: Settings)
     with Publisher("QLTT", online) as second:  # nothing published by this process: the flusher resumes
         assert second.delivery.wait_until_empty(30)
     ids = [str(e.header.event_id) for e in events]
-    records = wait_for_event_ids(settings, topics.VIOLATIONS.name, ids)
+    records = wait_for_event_ids(settings, QLTT_VIOLATIONS, ids)
     assert set(records) == set(ids)

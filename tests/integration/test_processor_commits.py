@@ -23,7 +23,7 @@ from schemas import codec
 from schemas.models import LegalBasis, SellerRef, ViolationRecorded, new_header
 
 pytestmark = pytest.mark.broker
-TOPIC = "agency.violations.v1"
+TOPIC = "agency.qltt.violations.v1"  # QLTT publishes the events below
 
 
 def _ends(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:

@@ -28,6 +28,7 @@ from schemas.models import (
     ViolationRecorded,
     new_header,
 )
+from schemas.topics import topic_for
 from tests.helpers import consume_until
 
 pytestmark = pytest.mark.broker
@@ -82,8 +83,7 @@ def publish(settings: Settings, events: list[Any]) -> None:
     try:
         for event in events:
             enc = codec.encode_event(event)
-            topic = {"violation": "agency.violations.v1", "tax-anomaly": "agency.tax-anomalies.v1",
-                     "complaint": "agency.complaints.v1"}[enc.event_type.key]  # fmt: skip
+            topic = topic_for(enc.event_type.key, event.header.agency).name
             producer.send(
                 topic, key=primary_token(event.seller).encode(), value=enc.value, headers=enc.headers
             )
@@ -177,15 +177,15 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(
     invalid_field = codec.encode(bad_record, "ViolationRecorded")
     producer = make_producer(settings)
     for value in (random_bytes, wrong_fingerprint, invalid_field):
-        producer.send("agency.violations.v1", key=b"poison", value=value)
-    producer.send("agency.violations.v1", key=b"good", value=enc.value, headers=enc.headers)
+        producer.send("agency.qltt.violations.v1", key=b"poison", value=value)
+    producer.send("agency.qltt.violations.v1", key=b"good", value=enc.value, headers=enc.headers)
     producer.flush()
     producer.close()
 
     poison = {random_bytes, wrong_fingerprint, invalid_field}
     letters = consume_until(
         settings,
-        "dlq.agency.violations.v1",
+        "dlq.agency.qltt.violations.v1",
         lambda kept: {r.value for r in kept} >= poison,
         60,
         keep=lambda r: r.value in poison,

@@ -29,6 +29,8 @@ from tests.unit.test_steering_store import header as event_header
 
 pytestmark = pytest.mark.broker
 
+SCT_COMPLAINTS = tc.agency_topic("complaint", "SCT").name
+
 
 def publish(settings: Settings, topic: str, record: dict[str, Any], record_name: str, key: str) -> None:
     """Validate with the model (schemas.models), encode with the codec, publish and wait for the ack."""
@@ -79,7 +81,7 @@ def test_alerts_actions_and_bad_records_flow_into_the_store(
     garbage_key = f"garbage-{uuid.uuid4().hex}"
     producer = make_producer(settings)
     # on an agency topic: consumers of the shared alert topic in other tests need not expect garbage there
-    producer.send(tc.COMPLAINTS.name, key=garbage_key.encode(), value=b"\xc3\x01not avro").get(timeout=30)
+    producer.send(SCT_COMPLAINTS, key=garbage_key.encode(), value=b"\xc3\x01not avro").get(timeout=30)
     producer.close(timeout=5)
 
     wait(lambda: (c := case_of(store, case_id)) is not None and c.version == 2, 20, "case at version 2")
@@ -108,13 +110,13 @@ def test_alerts_actions_and_bad_records_flow_into_the_store(
     # the undecodable record went to the dead-letter topic with the original bytes
     letters = consume_until(
         settings,
-        tc.dead_letter_topic(tc.COMPLAINTS.name),
+        tc.dead_letter_topic(SCT_COMPLAINTS),
         lambda kept: len(kept) >= 1,
         timeout=20,
         keep=lambda r: r.key == garbage_key.encode() and header(r, "dlq_consumer") == b"steering-dashboard",
     )
     assert letters[0].value == b"\xc3\x01not avro"
-    assert header(letters[0], "dlq_source_topic") == tc.COMPLAINTS.name.encode()
+    assert header(letters[0], "dlq_source_topic") == SCT_COMPLAINTS.encode()
     with pytest.raises(codec.CodecError) as expected:
         codec.decode(b"\xc3\x01not avro")
     assert header(letters[0], "dlq_error_type") == type(expected.value).__name__.encode()
@@ -282,3 +284,40 @@ def test_bank_signatures_are_checked_and_a_forged_status_is_not_applied(settings
         assert "does not verify" in (by_seq[2].signature_note or "")
         block = s.get(st.PaymentBlock, ("CA", request_id))
         assert block is not None and block.status == "RECEIVED" and block.status_sequence == 1
+
+
+def test_an_agency_event_on_another_agencys_topic_is_dead_lettered_as_a_false_claim(
+    settings: Settings, running: tuple[st.Store, Ingestor]
+) -> None:
+    store, _ = running
+    from schemas.examples import example_events
+
+    qltt_violation = next(e for e in example_events() if e.EVENT_TYPE.key == "violation")
+    assert qltt_violation.header.agency == "QLTT"
+    forged = qltt_violation.model_copy(
+        update={"header": qltt_violation.header.model_copy(update={"event_id": uuid.uuid4()})}
+    )
+    genuine = qltt_violation.model_copy(
+        update={"header": qltt_violation.header.model_copy(update={"event_id": uuid.uuid4()})}
+    )
+    ca_violations = tc.agency_topic("violation", "CA").name
+    publish(settings, ca_violations, forged.to_avro(), "ViolationRecorded", "forged")
+    publish(
+        settings, tc.agency_topic("violation", "QLTT").name, genuine.to_avro(), "ViolationRecorded", "real"
+    )
+
+    def stored(event_id: object) -> bool:
+        with store.session() as s:
+            return s.query(st.AgencyEvent).filter(st.AgencyEvent.event_id == str(event_id)).count() > 0
+
+    wait(lambda: stored(genuine.header.event_id), 20, "the genuine QLTT violation in the store")
+    letters = consume_until(
+        settings,
+        tc.dead_letter_topic(ca_violations),
+        lambda kept: len(kept) >= 1,
+        timeout=20,
+        keep=lambda r: header(r, "ce_id") == str(forged.header.event_id).encode(),
+    )
+    assert header(letters[0], "dlq_error_type") == b"ClaimMismatch"
+    assert b"only CA may write" in (header(letters[0], "dlq_error_message") or b"")
+    assert not stored(forged.header.event_id)

@@ -46,7 +46,9 @@ def test_catalog_has_every_topic_with_its_dead_letter_topic(settings: Settings) 
     names = {t.name for t in catalog_topics(settings)}
     main = {n for n in names if not n.startswith("dlq.")}
     assert {f"dlq.{n}" for n in main} == names - main
-    assert {"alerts.qltt.v1", "alerts.bcd389.v1", "agency.payment-block-requests.v1"} <= names
+    assert {"alerts.qltt.v1", "alerts.bcd389.v1", "agency.ca.payment-block-requests.v1"} <= names
+    # only agencies the registry allows to request payment blocks have a request topic
+    assert "agency.thue.payment-block-requests.v1" not in names and "agency.thue.violations.v1" in names
 
 
 def test_cli_create_is_idempotent_and_list_shows_the_catalog(
@@ -59,12 +61,12 @@ def test_cli_create_is_idempotent_and_list_shows_the_catalog(
     assert created.exit_code == 0, created.output
     total = len(catalog_topics(settings))
     assert f"0 created, {total} already existed" in created.output  # the module broker has them all
-    assert "existing  agency.violations.v1" in created.output
+    assert "existing  agency.qltt.violations.v1" in created.output
 
     listed = runner.invoke(runtime_app(), ["topics", "list"], env={"COLUMNS": "250"})
     assert listed.exit_code == 0, listed.output
-    row = next(line for line in listed.output.splitlines() if " agency.violations.v1 " in line)
-    assert "seller primary token" in row and "dlq.agency.violations.v1" in row and "400 d" in row
+    row = next(line for line in listed.output.splitlines() if " agency.qltt.violations.v1 " in line)
+    assert "seller primary token" in row and "dlq.agency.qltt.violations.v1" in row and "400 d" in row
     assert row.rstrip(" │|").endswith("yes")
 
 

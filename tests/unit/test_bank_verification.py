@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agencybus.masking import mask_account
 from consumers.state_bank import samples
-from consumers.state_bank.ledger import TargetState, mask_account
+from consumers.state_bank.ledger import TargetState
 from consumers.state_bank.verification import (
     Policy,
     Reason,

@@ -34,7 +34,7 @@ from processors.pipeline import CorrelationPipeline
 from processors.rules import DAY_MS, load_rules
 from producers.simulator import generate
 from schemas import codec
-from schemas.topics import AGENCY_TOPICS
+from schemas.topics import agency_topic
 
 RULES = load_rules()
 T0 = 1_767_225_600_000
@@ -267,7 +267,7 @@ def _simulated(seed: int) -> tuple[list[EventSummary], dict[str, Any]]:
     summaries = []
     for event in scenario.events:
         enc = codec.encode_event(event)
-        result = ingest(AGENCY_TOPICS[enc.event_type.key].name, enc.value, enc.headers)
+        result = ingest(agency_topic(enc.event_type, event.header.agency).name, enc.value, enc.headers)
         assert result.event is not None
         summaries.append(result.event)
     return summaries, scenario.truth

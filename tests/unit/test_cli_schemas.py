@@ -18,7 +18,7 @@ def test_list_prints_every_version_with_its_wire_fingerprint() -> None:
     for version in catalog.all_versions():
         line = next(line for line in result.output.splitlines() if version.fingerprint_hex in line)
         assert line.split()[:2] == [version.record_name, f"v{version.version}"]
-    assert "agency.violations.v1" in result.output
+    assert "agency.<agency>.violations.v1" in result.output
 
 
 def test_show_canonical_form_is_what_the_fingerprint_covers() -> None:

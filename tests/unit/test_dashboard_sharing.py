@@ -251,3 +251,34 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
         assert all(text in chair for text in (e.summary for e in evidence))
 
     check()
+
+
+def test_overview_counts_only_agency_events_the_viewer_may_see(tmp_path: Path) -> None:
+    """Events outside any case count for an agency only at CLEAR/GREEN, or when they are its own."""
+    from datetime import UTC, datetime, timedelta
+
+    store = st.Store(f"sqlite:///{tmp_path / 'counts.db'}")
+    store.create_schema()
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    for n, (agency, level) in enumerate(
+        [("CA", "RED"), ("CA", "AMBER_STRICT"), ("CA", "AMBER"), ("CA", "GREEN"), ("QLTT", "RED")]
+    ):
+        header = {
+            "event_id": f"00000000-0000-4000-8000-{n:012d}",
+            "occurred_at": now - timedelta(days=1),
+            "recorded_at": now - timedelta(days=1),
+            "agency": agency,
+            "province_code": "38",
+            "sharing": level,
+        }
+        assert store.apply("InspectionRecorded", {"header": header, "outcome": "NO_VIOLATION"})
+    with store.session() as s:
+        counts = {
+            v.agency: st.overview(s, v, now=now, sla=store.sla).events_by_agency_week
+            for v in (
+                st.Viewer("q", "QLTT", False),
+                st.Viewer("c", "CA", False),
+                st.Viewer("b", "BCD389", True),
+            )
+        }
+    assert counts == {"QLTT": {"CA": 1, "QLTT": 1}, "CA": {"CA": 4}, "BCD389": {"CA": 4, "QLTT": 1}}

@@ -22,9 +22,9 @@ def test_the_example_story_is_one_case_whose_versions_accumulate_rules() -> None
     pipeline = _pipeline()
     versions = []
     for event in example_events():
-        topic = topics.AGENCY_TOPICS.get(event.EVENT_TYPE.key)
-        if topic is None:
+        if event.EVENT_TYPE.key not in topics.AGENCY_KINDS:
             continue
+        topic = topics.agency_topic(event.EVENT_TYPE, event.header.agency)
         encoded = codec.encode_event(event)
         versions += pipeline.feed(topic.name, encoded.value, encoded.headers)
     assert len({v.case_id for v in versions}) == 1
@@ -35,7 +35,7 @@ def test_the_example_story_is_one_case_whose_versions_accumulate_rules() -> None
 
 def test_a_record_that_is_not_an_agency_event_is_refused() -> None:
     with pytest.raises(RejectedRecord, match="cannot decode"):
-        _pipeline().feed(topics.VIOLATIONS.name, b"not avro", None)
+        _pipeline().feed(topics.agency_topic("violation", "QLTT").name, b"not avro", None)
 
 
 def test_summaries_carry_what_rule_filters_look_at() -> None:
@@ -44,7 +44,11 @@ def test_summaries_carry_what_rule_filters_look_at() -> None:
 
     (inspection,) = [e for e in example_events() if e.EVENT_TYPE.key == "inspection"]
     encoded = codec.encode_event(inspection)
-    summary = ingest(topics.AGENCY_TOPICS["inspection"].name, encoded.value, encoded.headers).event
+    summary = ingest(
+        topics.agency_topic(inspection.EVENT_TYPE, inspection.header.agency).name,
+        encoded.value,
+        encoded.headers,
+    ).event
     assert summary is not None
     assert summary.outcome == "VIOLATION_FOUND"
     assert summary.legal_document == inspection.legal_basis.legal_document  # type: ignore[attr-defined]

@@ -199,6 +199,7 @@ def test_a_misspelled_variable_is_reported_with_the_closest_setting(monkeypatch:
     monkeypatch.setenv("AGENCYBUS_HOT_TOKEN_LIMT", "30")
     monkeypatch.setenv("AGENCYBUS_WHATEVER_THIS_IS", "1")
     monkeypatch.setenv("AGENCYBUS_KAFKA_HOST", "kafka.internal")  # read by deploy/kafka/compose.yaml
+    monkeypatch.setenv("AGENCYBUS_TEST_CLUSTER_DIR", "/tmp/cluster")  # the test suite's own
     assert unknown_variables(os.environ) == [
         ("AGENCYBUS_BOOTSTRAP_SERVER", "AGENCYBUS_BOOTSTRAP_SERVERS"),
         ("AGENCYBUS_HOT_TOKEN_LIMT", "AGENCYBUS_HOT_TOKEN_LIMIT"),

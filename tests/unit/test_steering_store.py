@@ -442,3 +442,28 @@ def test_the_same_id_from_two_agencies_is_kept_for_both(store: st.Store) -> None
         assert (blocks["QLTT"].status, blocks["CA"].status) == ("RECEIVED", "REJECTED")
         assert [h.status for h in detail.block_history[("CA", shared)]] == ["REJECTED"]
     assert not store.apply("InspectionRecorded", inspection)  # CA's own repeat: a duplicate
+
+
+def test_a_store_keyed_by_event_id_alone_is_refused_at_start(tmp_path: Path) -> None:
+    """A store of the layout before ids were scoped by agency would drop another agency's event with
+    the same id (or fail on the new columns): refused, with the tables named and the remedy."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = st.make_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE agency_events (event_id VARCHAR(36) PRIMARY KEY, event_type VARCHAR(40), "
+            "agency VARCHAR(32), occurred_at DATETIME, recorded_at DATETIME, province_code VARCHAR(4), "
+            "commune_code VARCHAR(16), district_code VARCHAR(16), fine_vnd BIGINT, seized_value_vnd BIGINT, "
+            "outcome VARCHAR(32))"
+        )
+        conn.exec_driver_sql(
+            "CREATE TABLE case_actions (event_id VARCHAR(36) PRIMARY KEY, case_id VARCHAR(64))"
+        )
+    engine.dispose()
+    store = st.Store(url)
+    with pytest.raises(st.StoreError) as refused:
+        store.create_schema()
+    text = str(refused.value)
+    assert "agency_events keyed by (event_id)" in text and "case_actions without" in text
+    assert "rebuilt from the bus" in text
+    store.close()

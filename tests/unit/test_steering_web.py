@@ -17,6 +17,7 @@ from consumers.steering import auth, reports
 from consumers.steering import store as st
 from consumers.steering.web.app import DashboardContext, create_app
 from consumers.steering.web.i18n import format_vnd, local_time
+from tests.helpers import dashboard_login
 from tests.unit.test_steering_store import T0, alert, case_update, evidence, header
 
 PASSWORD = "correct horse battery"
@@ -50,9 +51,7 @@ def ctx(tmp_path: Path) -> DashboardContext:
 def client_for(ctx: DashboardContext, username: str | None) -> TestClient:
     client = TestClient(create_app(ctx))
     if username:
-        r = client.post(
-            "/login", data={"username": username, "password": PASSWORD, "next": "/"}, follow_redirects=False
-        )
+        r = dashboard_login(client, username, PASSWORD, follow_redirects=False)
         assert r.status_code == 303, r.text
     return client
 
@@ -61,7 +60,7 @@ def test_pages_need_login_and_wrong_password_is_refused(ctx: DashboardContext) -
     client = client_for(ctx, None)
     r = client.get("/cases", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=%2Fcases")
-    r = client.post("/login", data={"username": "bcd.chair", "password": "wrong-password"})
+    r = dashboard_login(client, "bcd.chair", "wrong-password")
     assert r.status_code == 401 and "Sai tên đăng nhập" in r.text
     assert client.get("/api/summary").json()["cases_total"] == 2
 

@@ -2,7 +2,9 @@
 
 Pages read only the dashboard store; actions are published as CaseUpdated on the bus and
 reach the store (and every other dashboard) when consumed back. Access is decided per
-request from the signed session cookie and the users file.
+request from the server-side session and the users file, and per route by ``ROUTE_ROLES``
+(a route missing there is refused). Every answer carries a strict Content-Security-Policy
+and the usual security headers.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -34,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from consumers.steering import reports
 from consumers.steering import store as st
 from consumers.steering.actions import ACTIONS, ActionError, ActionPublisher
-from consumers.steering.auth import Sessions, User, authenticate, load_users
+from consumers.steering.auth import LoginThrottle, Sessions, User, authenticate, load_users
 from consumers.steering.search import query_tokens
 from consumers.steering.web import charts
 from consumers.steering.web.i18n import (
@@ -50,6 +52,37 @@ from consumers.steering.web.i18n import (
 HERE = Path(__file__).parent
 LANG_COOKIE = "agencybus_lang"
 FEED_POLL_S = 0.4
+
+PUBLIC = "public"  # no login needed
+ANY_USER = frozenset({"steering", "agency"})
+STEERING_ONLY = frozenset({"steering"})
+# Who may open each route (by its path template). The app refuses a route that is not listed,
+# so a new page is closed until someone decides who may see it.
+ROUTE_ROLES: dict[str, frozenset[str]] = {
+    "/login": frozenset({PUBLIC}),
+    "/logout": frozenset({PUBLIC}),
+    "/healthz": frozenset({PUBLIC}),
+    "/api/summary": frozenset({PUBLIC}),  # aggregate counts only, read by `agencybus demo`
+    "/": ANY_USER,
+    "/feed": ANY_USER,
+    "/feed/stream": ANY_USER,
+    "/cases": ANY_USER,
+    "/cases.csv": ANY_USER,
+    "/cases/{case_id}": ANY_USER,
+    "/cases/{case_id}/actions": ANY_USER,  # agency users may add notes; the action decides the rest
+    "/reports": STEERING_ONLY,
+    "/reports/yearly": STEERING_ONLY,
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 
 
 class LoginRequired(Exception):
@@ -76,6 +109,8 @@ class DashboardContext:
     agency_codes: list[str]
     names: Callable[[str], reports.Names]
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    secure_cookies: bool = False  # the service sets it from AGENCYBUS_DASHBOARD_SECURE_COOKIES (on)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     _users: dict[str, User] = field(default_factory=dict)
     _users_mtime: float = -1.0
 
@@ -89,7 +124,35 @@ class DashboardContext:
 
 
 def create_app(ctx: DashboardContext) -> FastAPI:
-    app = FastAPI(title="AgencyBus steering dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    def role_gate(request: Request) -> None:
+        """Every route: listed in ROUTE_ROLES, and the user's role among those it names."""
+        route = request.scope.get("route")
+        roles = ROUTE_ROLES.get(getattr(route, "path", ""))
+        if roles is None:
+            raise Forbidden("forbidden_text")
+        if PUBLIC in roles:
+            return
+        user, _ = current(request)
+        if user.role not in roles:
+            raise Forbidden("forbidden_text")
+
+    app = FastAPI(
+        title="AgencyBus steering dashboard",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(role_gate)],
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if ctx.secure_cookies:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["vnd"] = format_vnd
@@ -134,7 +197,14 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         }
         response = templates.TemplateResponse(request, name, {**base, **data}, status_code=status_code)
         if request.query_params.get("lang") in LANGS:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+            response.set_cookie(
+                LANG_COOKIE,
+                lang,
+                max_age=365 * 86400,
+                samesite="lax",
+                httponly=True,
+                secure=ctx.secure_cookies,
+            )
         return response
 
     @app.exception_handler(LoginRequired)
@@ -157,27 +227,63 @@ def create_app(ctx: DashboardContext) -> FastAPI:
 
     # ------------------------------------------------------------------ login
 
+    def login_form(
+        request: Request, *, next: str, error: str | None, expired: bool, status_code: int = 200, **extra: Any
+    ) -> HTMLResponse:
+        """The login page with a fresh CSRF pair: the token in the form, its key in a cookie."""
+        key, token = ctx.sessions.login_csrf()
+        response = render(
+            request,
+            "login.html",
+            status_code=status_code,
+            user=None,
+            next=_safe_next(next),
+            error=error,
+            expired=expired,
+            login_csrf=token,
+            **extra,
+        )
+        response.set_cookie(
+            Sessions.LOGIN_COOKIE,
+            key,
+            max_age=3600,
+            httponly=True,
+            samesite="strict",
+            secure=ctx.secure_cookies,
+        )
+        return response
+
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str = "/", expired: str | None = None) -> HTMLResponse:
-        return render(
-            request, "login.html", user=None, next=_safe_next(next), error=None, expired=bool(expired)
-        )
+        return login_form(request, next=next, error=None, expired=bool(expired))
 
     @app.post("/login", response_model=None)
     async def login(
-        request: Request, username: str = Form(...), password: str = Form(...), next: str = Form("/")
+        request: Request,
+        username: str = Form(...),
+        password: str = Form(...),
+        next: str = Form("/"),
+        csrf: str = Form(""),
     ) -> Response:
+        if not ctx.sessions.check_login_csrf(request.cookies.get(Sessions.LOGIN_COOKIE), csrf):
+            return login_form(request, next=next, error="login_csrf", expired=False, status_code=403)
+        name = username.strip().lower()
+        address = request.client.host if request.client else "unknown"
+        wait = ctx.throttle.wait_seconds(name, address)
+        if wait:
+            return login_form(
+                request,
+                next=next,
+                error="login_throttled",
+                expired=False,
+                status_code=429,
+                wait_minutes=-(-wait // 60),
+            )
         user = await run_in_threadpool(authenticate, ctx.users(), username, password)
         if user is None:
-            return render(
-                request,
-                "login.html",
-                status_code=401,
-                user=None,
-                next=_safe_next(next),
-                error="login_failed",
-                expired=False,
-            )
+            ctx.throttle.failed(name, address)
+            return login_form(request, next=next, error="login_failed", expired=False, status_code=401)
+        ctx.throttle.succeeded(name)
         response = RedirectResponse(_safe_next(next), status_code=303)
         response.set_cookie(
             Sessions.COOKIE,
@@ -185,13 +291,19 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             max_age=ctx.sessions.ttl_seconds,
             httponly=True,
             samesite="lax",
+            secure=ctx.secure_cookies,
         )
+        response.delete_cookie(Sessions.LOGIN_COOKIE)
         return response
 
     @app.post("/logout")
-    async def logout() -> RedirectResponse:
+    async def logout(request: Request) -> RedirectResponse:
+        """Revoke the session on the server: the cookie, wherever a copy of it is, stops working."""
+        parsed = ctx.sessions.read(request.cookies.get(Sessions.COOKIE))
+        if parsed is not None:
+            ctx.sessions.revoke(parsed[1])
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(Sessions.COOKIE)
+        response.delete_cookie(Sessions.COOKIE, httponly=True, samesite="lax", secure=ctx.secure_cookies)
         return response
 
     # ------------------------------------------------------------------ pages

@@ -16,8 +16,8 @@ def hbar_chart(items: Sequence[tuple[str, int]], *, title: str, width: int = 420
     peak = max((v for _, v in items), default=0) or 1
     bar_max = width - label_w - 50
     parts = [
-        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="100%" '
-        f'style="max-width:{width}px" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
     for i, (label, value) in enumerate(items):
@@ -49,8 +49,8 @@ def stacked_columns(
     peak = max((sum(c.values()) for _, c in columns), default=0) or 1
     plot_h = height - pad_b - pad_t
     parts = [
-        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="100%" '
-        f'style="max-width:{width}px" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
         f'<line x1="{pad_l}" y1="{height - pad_b}" x2="{width - 10}" y2="{height - pad_b}" stroke="#999"/>',
         f'<text x="{pad_l - 4}" y="{pad_t + 4}" text-anchor="end" font-size="10">{peak}</text>',

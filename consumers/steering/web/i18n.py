@@ -52,6 +52,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "username": {"vi": "Tên đăng nhập", "en": "User name"},
     "password": {"vi": "Mật khẩu", "en": "Password"},
     "login_failed": {"vi": "Sai tên đăng nhập hoặc mật khẩu.", "en": "Wrong user name or password."},
+    "login_throttled": {
+        "vi": "Quá nhiều lần đăng nhập sai cho tài khoản hoặc địa chỉ này. Vui lòng thử lại sau {n} phút.",
+        "en": "Too many failed logins for this user or address. Try again in {n} minutes.",
+    },
+    "login_csrf": {
+        "vi": "Biểu mẫu đăng nhập đã hết hạn hoặc không đến từ trang này. Vui lòng đăng nhập lại.",
+        "en": "The login form expired or did not come from this site. Please log in again.",
+    },
     "session_expired": {
         "vi": "Phiên làm việc đã hết hạn, vui lòng đăng nhập lại.",
         "en": "Your session has expired; please log in again.",

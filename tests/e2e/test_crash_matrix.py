@@ -39,7 +39,7 @@ from processors.runner import WorkerProcess
 from producers.simulator import generate
 from schemas import codec
 from schemas.identity import primary_token
-from schemas.topics import topic_for
+from schemas.topics import agency_topic
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -182,7 +182,10 @@ def one_run(n_workers: int, kills: list[tuple[str, str]], rng: random.Random, tm
                 enc = codec.encode_event(event)
                 key = primary_token(event.seller).encode()  # type: ignore[attr-defined]
                 producer.send(
-                    topic_for(enc.event_type.key).name, key=key, value=enc.value, headers=enc.headers
+                    agency_topic(enc.event_type, event.header.agency).name,
+                    key=key,
+                    value=enc.value,
+                    headers=enc.headers,
                 )
                 published[0] += 1
                 if n % BURST == 0:

@@ -66,6 +66,14 @@ def publish_history(settings: Settings, events: int, chunk: int, seed: int) -> i
     return expected
 
 
+def _rss_mib() -> int:
+    """Resident memory now (Linux), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return -1
+
+
 def in_process(events: int, chunk: int, seed: int) -> dict[str, object]:
     """The rebuild's core over ``events`` summaries (see the module docstring): time, CPU, peak RSS."""
     import dataclasses
@@ -88,6 +96,7 @@ def in_process(events: int, chunk: int, seed: int) -> dict[str, object]:
     warninglist = load_warninglist()
     rebuild = Rebuild(load_rules(), namespace="bench", warninglist=warninglist)
     copies = events // chunk
+    rss_before = _rss_mib()
     wall, cpu = time.monotonic(), time.process_time()
     for copy in range(copies):
         for summary in base:
@@ -105,6 +114,8 @@ def in_process(events: int, chunk: int, seed: int) -> dict[str, object]:
         "wall_s": round(time.monotonic() - wall, 1),
         "cpu_s": round(time.process_time() - cpu, 1),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "rss_before_feed_mib": rss_before,  # the generated chunk and its summaries
+        "rss_after_mib": _rss_mib(),
         "cluster_states": len(result.tables["cluster-state"]),
         "cluster_state_mib": round(state_bytes / 2**20, 1),
         "tokens": len(result.tables["identity-token-root"]),

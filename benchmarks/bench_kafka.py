@@ -111,14 +111,16 @@ def latency_run(
         tap.close()
 
 
-def wait_idle(ports: list[int], quiet_s: float = 5.0, timeout: float = 600) -> None:
-    """Until the workers' correlated-events counter stops moving (what was on the topics is read)."""
+def wait_idle(ports: list[int], quiet_s: float = 10.0, timeout: float = 600) -> None:
+    """Until the workers have correlated something and then nothing for ``quiet_s`` (backlog read)."""
     deadline = time.monotonic() + timeout
-    seen, since = -1.0, time.monotonic()
-    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+    seen, since = 0.0, time.monotonic()
+    while time.monotonic() < deadline:
         now = sum(_scrape(p) for p in ports)
         if now != seen:
             seen, since = now, time.monotonic()
+        elif seen > 0 and time.monotonic() - since >= quiet_s:
+            return
         time.sleep(0.5)
 
 

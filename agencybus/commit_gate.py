@@ -1,11 +1,12 @@
 """At-least-once for a stream stage: an input offset is committed only after all it caused is acknowledged.
 
-faust commits the offsets its streams have acked, and it acks more than what was processed:
-a message it skips during a rebalance (flow control suspended, or fetched in an older
-generation) is acked "so the lag does not grow", and acks of an older generation's messages
-land in the new generation's bookkeeping, where the first run of acked offsets is committed
-whatever lies below it. With two workers and kill -9, records were committed that no stage
-had forwarded (issue 15). This gate keeps its own account instead:
+faust commits the offsets its streams have acked, and acks can count more than what was
+processed: its stream loop is written to ack a message it skips during a rebalance (flow
+control suspended, or fetched in an older generation: "otherwise the lag would increase"),
+an older generation's acks land in the new generation's bookkeeping, and a fresh
+assignment commits the first run of acked offsets whatever lies below it. With two workers
+and kill -9, records were committed that no stage had forwarded (issue 15); which of these
+paths did it was not pinned down. This gate keeps its own account instead:
 
 * every input record is tracked in arrival order, per partition, with the
   :class:`Completion` of the batch it belongs to;

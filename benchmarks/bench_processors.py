@@ -172,27 +172,37 @@ def scrape_all(ports: list[int], name: str, label_filter: str = "") -> float:
     return sum(scrape(p, name, label_filter) for p in ports)
 
 
+CPU = "process_cpu_seconds_total"  # prometheus-client's process collector, on every worker
+
+
 def measure_rate(
     ports: list[int], name: str, label: str, n: int, timeout: float = 300
-) -> tuple[float, float]:
-    """(records/s, seconds) between the first scrape that counts a record and the one that counts n.
+) -> tuple[float, float, float]:
+    """(records/s, seconds, records per CPU-second) between the first scrape that counts a record
+    and the one that counts n.
+
+    Records per CPU-second (the records over the CPU time the measured processes used between
+    the same two scrapes) is what one process would do on a core of its own: on a machine
+    that other work shares, records/s falls with the load and this much less.
 
     The rate is the records counted between those two scrapes over the time between them, so
     neither the records done before the first scrape saw any nor the wait for the last scrape
     count (with n / elapsed, polling every 250 ms moved a 2-second pass-through round by ±6%).
     """
     deadline = time.monotonic() + timeout
-    first: tuple[float, float] | None = None
+    first: tuple[float, float, float] | None = None
     while time.monotonic() < deadline:
         count = scrape_all(ports, name, label)
+        cpu = scrape_all(ports, CPU)
         now = time.monotonic()
         if count > 0 and first is None:
-            first = (now, count)
+            first = (now, count, cpu)
             if count >= n:
                 raise ValueError(f"all {n} records were counted by the first scrape; measure more of them")
         elif count >= n and first is not None:
             elapsed = max(now - first[0], 1e-6)
-            return (count - first[1]) / elapsed, elapsed
+            per_cpu_s = (count - first[1]) / max(cpu - first[2], 1e-6)
+            return (count - first[1]) / elapsed, elapsed, per_cpu_s
         time.sleep(SCRAPE_INTERVAL_S)
     raise TimeoutError(f"{name}{{{label}}} did not reach {n} within {timeout} s")
 
@@ -416,11 +426,15 @@ def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: in
         counter = "agencybus_processor_events_total"
         pt_rates: list[float] = []
         w1_rates: list[float] = []
+        pt_cpus: list[float] = []
+        w1_cpus: list[float] = []
         w1: WorkerProcess | None = None
         for r in range(rounds):
             pt = start_passthrough(bootstrap, f"bench-pt-{uuid.uuid4().hex[:6]}", workdir / "passthrough.log")
             try:
-                pt_rate, _ = measure_rate([pt.metrics_port], "bench_passthrough_forwarded_total", "", events)
+                pt_rate, _, pt_cpu = measure_rate(
+                    [pt.metrics_port], "bench_passthrough_forwarded_total", "", events
+                )
             finally:
                 pt.stop()
             app1 = f"bench-one-{uuid.uuid4().hex[:6]}"
@@ -428,15 +442,17 @@ def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: in
             w1 = WorkerProcess(bootstrap, app1, workdir / "one", store="rocksdb://", metrics_port=free_port())
             w1.start()
             try:
-                rate1, _ = measure_rate([w1.metrics_port], counter, 'outcome="correlated"', events)
+                rate1, _, cpu1 = measure_rate([w1.metrics_port], counter, 'outcome="correlated"', events)
             except BaseException:
                 w1.stop()
                 raise
             pt_rates.append(pt_rate)
             w1_rates.append(rate1)
+            pt_cpus.append(pt_cpu)
+            w1_cpus.append(cpu1)
             print(
                 f"round {r + 1}: pass-through {pt_rate:,.0f} ev/s, one worker {rate1:,.0f} ev/s "
-                f"(ratio {rate1 / pt_rate:.2f})",
+                f"(ratio {rate1 / pt_rate:.2f}); per CPU-second {pt_cpu:,.0f} / {cpu1:,.0f}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -447,6 +463,8 @@ def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: in
         results["one_worker_eps"] = [round(x) for x in w1_rates]
         results["ratio_per_round"] = [round(w / p, 3) for w, p in zip(w1_rates, pt_rates, strict=True)]
         results["ratio_median"] = round(statistics.median(results["ratio_per_round"]), 3)
+        results["passthrough_events_per_cpu_s"] = [round(x) for x in pt_cpus]
+        results["one_worker_events_per_cpu_s"] = [round(x) for x in w1_cpus]
         try:
             versions = scrape(w1.metrics_port, "agencybus_processor_alerts_total")
             results["case_versions_per_event"] = round(versions / events, 2)
@@ -493,7 +511,7 @@ def run(events: int, latency_events: int, rate: float, workdir: Path, rounds: in
         try:
             backlog = events + latency_events + len(trickle)
             ports = [w.metrics_port for w in workers]
-            rate2, _ = measure_rate(
+            rate2, _, _ = measure_rate(
                 ports, "agencybus_processor_events_total", 'outcome="correlated"', backlog
             )
             results["two_workers_catch_up_eps"] = round(rate2)

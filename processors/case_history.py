@@ -100,17 +100,19 @@ class CaseFolder:
         """
         state = empty_fold()
         fired: list[str] = []
-        if first:
-            horizon = int(history[first]["occurred_at"]) - self.window_ms
-            start = bisect_left([int(i["occurred_at"]) for i in history], horizon)
-        else:
-            start = 0
+        times = [int(i["occurred_at"]) for i in history]
+        start = bisect_left(times, times[first] - self.window_ms) if first else 0
+        # each event's summary once for the whole fold (the windows overlap)
+        summaries: list[EventSummary | None] = [None] * len(history)
+        for index in range(start, len(history)):
+            if is_event(history[index]):
+                summaries[index] = EventSummary.from_dict(history[index])
         for index in range(first, len(history)):
-            item = history[index]
-            t = int(item["occurred_at"])
-            while int(history[start]["occurred_at"]) < t - self.window_ms:
+            t = times[index]
+            while times[start] < t - self.window_ms:
                 start += 1
-            fired.extend(self.fold_item(state, item, history[start : index + 1]))
+            window = history[start : index + 1]
+            fired.extend(self.fold_item(state, history[index], window, summaries[start : index + 1]))
         return state, fired
 
     def refold(self, state: Fold, history: Sequence[Item], inserted: int) -> tuple[Fold, list[str]]:
@@ -131,14 +133,21 @@ class CaseFolder:
         start = bisect_left([int(i["occurred_at"]) for i in history], horizon)
         return self.fold_item(state, item, history[start:])
 
-    def fold_item(self, state: Fold, item: Item, window: Sequence[Item]) -> list[str]:
-        """Apply one item (the last of ``window``, the items of the working window up to it)."""
+    def fold_item(
+        self,
+        state: Fold,
+        item: Item,
+        window: Sequence[Item],
+        summaries: Sequence[EventSummary | None] | None = None,
+    ) -> list[str]:
+        """Apply one item (the last of ``window``, the items of the working window up to it;
+        ``summaries``: the window's events as summaries, if already made)."""
         state["last"] = list(item_key(item))
         if not is_event(item):
             self._case_update(state, item)
             return []
         t = int(item["occurred_at"])
-        fired = self._fire(state, item, window)
+        fired = self._fire(state, item, window, summaries)
         case = state["case"]
         if case is None and not fired:
             return []
@@ -181,9 +190,16 @@ class CaseFolder:
         if not used <= known:
             case["evidence"] = [list(k) for k in sorted(known | used)]
 
-    def _fire(self, state: Fold, trigger_item: Item, window: Sequence[Item]) -> dict[str, list[EventSummary]]:
+    def _fire(
+        self,
+        state: Fold,
+        trigger_item: Item,
+        window: Sequence[Item],
+        summaries: Sequence[EventSummary | None] | None,
+    ) -> dict[str, list[EventSummary]]:
         """Rules that newly fire with this trigger, and the events each used."""
-        trigger = EventSummary.from_dict(trigger_item)
+        made = summaries[-1] if summaries else None
+        trigger = made if made is not None else EventSummary.from_dict(trigger_item)
         case = state["case"]
         closed_at = state["closed_at"]
         events: list[EventSummary] | None = None  # built only if some rule has to look
@@ -196,7 +212,10 @@ class CaseFolder:
             if not rule.could_fire_with(trigger):
                 continue
             if events is None:
-                events = [EventSummary.from_dict(e) for e in window if is_event(e)]
+                if summaries is not None:
+                    events = [e for e in summaries if e is not None]
+                else:
+                    events = [EventSummary.from_dict(e) for e in window if is_event(e)]
             used = rule.evaluate(events, trigger, closed_at)
             if used is not None:
                 fired[rule.id] = used

@@ -85,7 +85,10 @@ def read_to_end(
     consumer = _consumer(settings)
     try:
         tps = []
+        existing = consumer.topics()  # asking for a missing topic's partitions could auto-create it
         for name in topics:
+            if name not in existing:
+                continue
             for p in sorted(consumer.partitions_for_topic(name) or ()):
                 tps.append(TopicPartition(name, p))
         if not tps:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import threading
 import time
 import urllib.request
@@ -38,15 +39,18 @@ from processors.runner import WorkerProcess
 from producers.simulator import generate
 from schemas import codec
 from schemas.identity import primary_token
-from schemas.topics import topic_for
+from schemas.topics import agency_topic
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 SEED = int(os.environ.get("CRASH_SEED") or random.randint(1, 10**9))
 REPEAT = int(os.environ.get("CRASH_REPEAT", "1"))
 GATE = os.environ.get("CRASH_COMMIT_GATE", "on") != "off"
-SELLERS, EVENTS = 400, 1600
+SELLERS, EVENTS = int(os.environ.get("CRASH_SELLERS", "400")), int(os.environ.get("CRASH_EVENTS", "1600"))
 STREAM_S = 24.0  # the stream is published over this long; the kills fall inside it
+START_S = 90.0  # a worker's start on a loaded machine (2 cores shared by every test run)
+CONVERGE_S = 90.0  # after the stream, how long the final cases may take to appear
+BURST = 400  # events sent at full speed, then a pause: records are in flight when a kill comes
 
 # (workers, kills): whom to kill -9 and where its replacement starts
 MATRIX: list[tuple[int, list[tuple[str, str]]]] = [
@@ -173,22 +177,27 @@ def one_run(n_workers: int, kills: list[tuple[str, str]], rng: random.Random, tm
 
         def publish() -> None:
             producer = make_producer(settings)
-            pause = STREAM_S / len(scenario.events)
-            for event in scenario.events:
+            pause = STREAM_S * BURST / len(scenario.events)
+            for n, event in enumerate(scenario.events, 1):
                 enc = codec.encode_event(event)
                 key = primary_token(event.seller).encode()  # type: ignore[attr-defined]
                 producer.send(
-                    topic_for(enc.event_type.key).name, key=key, value=enc.value, headers=enc.headers
+                    agency_topic(enc.event_type, event.header.agency).name,
+                    key=key,
+                    value=enc.value,
+                    headers=enc.headers,
                 )
                 published[0] += 1
-                time.sleep(pause)
+                if n % BURST == 0:
+                    producer.flush()
+                    time.sleep(pause)
             producer.flush()
             producer.close()
 
         done: list[str] = []
         try:
             for w in workers:
-                w.wait_web()
+                w.wait_web(START_S)
             publisher = threading.Thread(target=publish, daemon=True)
             publisher.start()
             # kill points: random, inside the stream, in order
@@ -216,26 +225,34 @@ def one_run(n_workers: int, kills: list[tuple[str, str]], rng: random.Random, tm
                     workers[i] = start(broker.bootstrap_servers, app_id, namespace, slots[i])
                     done.append(f"{whom}:{where}@{published[0]}")
             publisher.join()
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + CONVERGE_S
             while differences(alerts.cases(), expected) and time.monotonic() < deadline:
                 time.sleep(0.5)
             time.sleep(2)  # a wrong late version would show now
             problems = differences(alerts.cases(), expected)
+            report = audit(settings, app_id)
+            line = (
+                f"{n_workers} workers, kills {done}: {len(expected)} cases, {len(problems)} differences, "
+                f"audit: {len(report.missing)} missing"
+            )
+            print(line, file=sys.stderr, flush=True)
+            if not GATE:  # the control: report what was lost, go on
+                return line
             assert not problems, (
                 f"seed {SEED}, {n_workers} workers, kills {done}: {len(problems)} differences\n"
                 + "\n".join(problems[:20])
                 + "\n--- worker log ---\n"
                 + workers[0].log_tail(20)
             )
-            report = audit(settings, app_id)
             assert report.ok, f"seed {SEED}: audit found missing records {report.to_dict()['missing'][:10]}"
         finally:
             alerts.close()
             for w in workers:
                 w.stop()
-    return f"{n_workers} workers, kills {done}: {len(expected)} cases equal"
+    return line
 
 
+@pytest.mark.timeout(1800)
 def test_crash_matrix_final_cases_equal_the_ground_truth(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     started = time.monotonic()
@@ -249,6 +266,5 @@ def test_crash_matrix_final_cases_equal_the_ground_truth(tmp_path: Path) -> None
     print(
         f"\ncrash matrix (CRASH_SEED={SEED}, commit gate {'on' if GATE else 'OFF'}): "
         f"{runs} runs, {kills} kills, "
-        f"every run's final cases equal the ground truth, {time.monotonic() - started:.0f} s\n  "
-        + "\n  ".join(lines)
+        f"{time.monotonic() - started:.0f} s\n  " + "\n  ".join(lines)
     )

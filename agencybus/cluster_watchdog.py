@@ -62,6 +62,9 @@ def stop_pids(pids: list[int], grace_s: float = GRACE_S) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
+    deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
 
 
 def watch(owner: int, directory: Path) -> None:

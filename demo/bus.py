@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agencybus.broker import EmbeddedBroker, die_with_parent, free_port
+from agencybus.cluster import KafkaCluster
 from agencybus.kafka import ensure_topics, make_consumer, make_producer
 from agencybus.logging import mask_text
 from agencybus.settings import ENV_PREFIX, Settings
@@ -298,6 +299,8 @@ def write_env_files(environments: dict[str, dict[str, str]], demo_dir: Path) -> 
             f"# agencybus demo: the CLI as {who} ({verbs})",
             *(f"export {k}={shlex.quote(v)}" for k, v in env.items()),
         ]
+        path.unlink(missing_ok=True)
+        path.touch(mode=0o600)  # it may hold the Kafka password
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         files[role] = path
     return files
@@ -403,10 +406,13 @@ def run_bus(
     sellers: int = 500,
     sim_seconds: float = 120.0,
     stop: threading.Event | None = None,
+    kafka: bool = False,
 ) -> BusDemo:
     """Run the whole bus until ``stop`` is set, ``duration_s`` passes, or Ctrl-C / SIGTERM.
 
     ``status`` receives the one-line summary about once a second (the CLI rewrites one terminal line).
+    ``kafka``: on the local 3-node Apache Kafka cluster (``<data_dir>/cluster``, SASL_SSL, kept
+    between runs) instead of the embedded broker.
     """
     stop = stop or threading.Event()
     demo_dir = (settings.data_dir / "demo").resolve()
@@ -414,15 +420,28 @@ def run_bus(
         shutil.rmtree(demo_dir)  # a second run starts clean (the embedded broker is memory-only anyway)
     demo_dir.mkdir(parents=True)
     keys_dir = demo_dir / "keys"
-    broker = EmbeddedBroker(log_dir=demo_dir / "broker")
+    broker: EmbeddedBroker | KafkaCluster
+    if kafka:
+        broker = KafkaCluster((settings.data_dir / "cluster").resolve())
+    else:
+        broker = EmbeddedBroker(log_dir=demo_dir / "broker")
     roles: list[RoleProcess] = []
     cli = agencybus_command()
     started = time.monotonic()
     try:
+        if isinstance(broker, KafkaCluster):
+            out("starting the local Apache Kafka cluster (3 nodes, SASL_SSL + SCRAM; about a minute)")
         broker.start()
         bootstrap = broker.bootstrap_servers
-        out(f"embedded broker (Tansu) on {bootstrap}")
-        topic_result = ensure_topics(settings.model_copy(update={"bootstrap_servers": bootstrap}))
+        if isinstance(broker, KafkaCluster):
+            bus_settings = broker.settings()
+            broker_env = bus_settings.kafka_env()
+            out(f"Apache Kafka cluster on {bootstrap} (data kept in {broker.directory})")
+        else:
+            bus_settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
+            broker_env = {}
+            out(f"embedded broker (Tansu) on {bootstrap}")
+        topic_result = ensure_topics(bus_settings)
         out(f"topics: {len(topic_result.created)} created")
 
         signers = sorted({*settings.bank_allowed_agencies, settings.bank_branch, "NHNN"})
@@ -433,7 +452,7 @@ def run_bus(
         dashboard_port = _port_or_free(settings.dashboard_port)
         bank_port = _port_or_free(settings.bank_web_port)
         envs = {
-            name: _role_env(settings, bootstrap, demo_dir / name, keys_dir)
+            name: _role_env(settings, bootstrap, demo_dir / name, keys_dir, **broker_env)
             for name in ("processors", "bank", "dashboard", "simulator")
         }
         envs["processors"][f"{ENV_PREFIX}PROCESSOR_WEB_PORT"] = str(free_port())
@@ -512,9 +531,17 @@ def run_bus(
             where = "bank page" if agency == settings.bank_branch else "dashboard"
             bank_url = f" (http://127.0.0.1:{bank_port}/)" if where == "bank page" else ""
             out(f"  {where:<9} login {username:<14} password {password:<14} ({agency}){bank_url}")
-        environments = cli_environments(settings, bootstrap, demo_dir)
-        for line in cli_instructions(environments, write_env_files(environments, demo_dir)):
+        environments = {
+            role: {**env, **broker_env}
+            for role, env in cli_environments(settings, bootstrap, demo_dir).items()
+        }
+        files = write_env_files(environments, demo_dir)
+        secret = f"{ENV_PREFIX}SASL_PASSWORD"
+        shown = {role: {k: v for k, v in env.items() if k != secret} for role, env in environments.items()}
+        for line in cli_instructions(shown, files):
             out(line)
+        if broker_env:
+            out(f"  (the Kafka password is only in those files, readable by you alone: {secret})")
         out(f"logs: {demo_dir / 'logs'}    stop: Ctrl-C")
         out("")
 
@@ -551,7 +578,7 @@ def run_bus(
     finally:
         stop_roles(roles)
         broker.stop()
-        out(f"stopped {len(roles)} processes and the embedded broker")
+        out(f"stopped {len(roles)} processes and the {'Kafka cluster' if kafka else 'embedded broker'}")
 
 
 DEMO_USERS = (

@@ -66,6 +66,14 @@ def demo(
     sellers: Annotated[
         int, typer.Option("--sellers", help="Distinct synthetic sellers per simulator run.")
     ] = 500,
+    kafka: Annotated[
+        bool,
+        typer.Option(
+            "--kafka",
+            help="Run on the local 3-node Apache Kafka cluster (SASL_SSL, data kept) instead of the "
+            "embedded broker; needs Java and Maven.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole bus: embedded broker, topics, processors, State Bank, dashboard, synthetic traffic.
 
@@ -86,7 +94,7 @@ def demo(
         console.print(f"demo done: {len(result.decoded)} event types published and decoded")
         return
     if external:
-        fail("--external works with --quick only: the full demo brings its own embedded broker")
+        fail("--external works with --quick only: the full demo brings its own broker (see --kafka)")
     from demo.bus import run_bus
 
     stop = threading.Event()
@@ -99,7 +107,14 @@ def demo(
     line = _StatusLine()
     try:
         bus = run_bus(
-            settings, line.out, line.status, duration_s=duration, rate=rate, sellers=sellers, stop=stop
+            settings,
+            line.out,
+            line.status,
+            duration_s=duration,
+            rate=rate,
+            sellers=sellers,
+            stop=stop,
+            kafka=kafka,
         )
     except Exception as exc:  # processes are already stopped by run_bus; say why in one line
         fail(f"demo failed: {type(exc).__name__}: {exc}")

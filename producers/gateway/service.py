@@ -17,7 +17,8 @@ from producers.gateway.errors import GatewayError
 from producers.gateway.idempotency import AnswerStore
 from producers.gateway.keys import KeyStore
 from producers.gateway.ratelimit import RateLimiter
-from producers.publisher import AgencyMismatch, Delivery, Publisher, PublishError, SigningKeyMissing
+from producers.outbox import OutboxWriteFailed
+from producers.publisher import AgencyMismatch, Delivery, Publisher, PublishError, Receipt, SigningKeyMissing
 from schemas.event_types import EventType
 from schemas.identity import IdentifierError
 from schemas.models import BaseEvent
@@ -96,10 +97,32 @@ class Gateway:
             )
             raise GatewayError(422, "invalid_event", "nothing was published", problems)
         if todo:
-            receipts = publisher.delivery.send_many([outbound for _, outbound in todo])
+            try:
+                receipts = publisher.delivery.send_many([outbound for _, outbound in todo])
+            except OutboxWriteFailed as exc:
+                raise self._outbox_failed(agency, exc) from None
             fresh = []
             for (i, _), receipt in zip(todo, receipts, strict=True):
                 results[i] = receipt.as_dict()
                 fresh.append((receipt.event_id, 202, results[i]))
             self.answers.put_many(agency, "event", fresh)
         return [results[i] for i in range(len(events))]
+
+    def _outbox_failed(self, agency: str, exc: OutboxWriteFailed) -> GatewayError:
+        """503 naming the outbox file and which events the bus holds anyway (never a bare 500).
+
+        The events the bus acknowledged are kept as answers, so the client's retry of the same
+        body is a replay of them, not a second copy; the others must be sent again.
+        """
+        delivered = [r for r in exc.receipts if isinstance(r, Receipt)]
+        if delivered:
+            self.answers.put_many(agency, "event", [(r.event_id, 202, r.as_dict()) for r in delivered])
+        held = ", ".join(r.event_id for r in delivered) or "none"
+        again = ", ".join(exc.not_accepted) or "none"
+        return GatewayError(
+            503,
+            "outbox_write_failed",
+            f"{exc}. Accepted by the bus anyway (a retry is answered as accepted): {held}. "
+            f"Not accepted, send again later: {again}.",
+            headers={"Retry-After": "30"},
+        )

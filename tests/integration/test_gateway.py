@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from agencybus.settings import Settings
 from producers.gateway.app import create_app
 from schemas import codec, topics
-from tests.helpers import wait_for_event_ids
+from tests.helpers import consume_until, header, wait_for_event_ids
 
 THUE_VIOLATIONS = topics.agency_topic("violation", "THUE").name
 CA_REQUESTS = topics.agency_topic("payment-block-request", "CA").name
@@ -273,3 +273,40 @@ def test_payment_block_request_without_gateway_key_is_503_and_with_key_is_signed
     assert accepted.status_code == 202, accepted.text
     record = wait_for_event_ids(settings, CA_REQUESTS, [event_id])[event_id]
     verify_message(record.value, Keyring.load(settings.resolved_keys_dir), "CA")
+
+
+def test_a_full_outbox_disk_is_a_503_naming_the_file_and_a_retry_sends_nothing_twice(
+    settings: Settings,
+) -> None:
+    """The SDK's OutboxWriteFailed after the bus acknowledged a batch: 503 with the file and the
+    accepted ids, never a bare 500; the same body again is answered as accepted, not re-sent."""
+    app = create_app(settings.model_copy(update={"gateway_rate_limit_per_minute": 1000}))
+    gateway = app.state.gateway
+    auth = {"Authorization": f"Bearer {gateway.keys.add('THUE')}"}
+    box = gateway.delivery.outbox
+    db = box._db  # fault injection on the outbox's own connection: a real SQLITE_FULL
+    bodies = [violation_json() for _ in range(200)]
+    ids = [b["header"]["event_id"] for b in bodies]
+    with TestClient(app) as client:
+        box.checkpoint()
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+        try:
+            full = client.post("/v1/events/violation/batch", json=bodies, headers=auth)
+        finally:
+            db.execute("PRAGMA max_page_count = 1073741823")
+        assert full.status_code == 503, full.text
+        problem = full.json()
+        assert problem["error"] == "outbox_write_failed"
+        assert str(box.path) in problem["detail"] and ids[0] in problem["detail"]
+        again = client.post("/v1/events/violation/batch", json=bodies, headers=auth)
+        assert again.status_code == 202, again.text
+    wait_for_event_ids(settings, THUE_VIOLATIONS, ids)  # every one arrived
+    wanted = set(ids)
+    with pytest.raises(AssertionError):  # and none twice: reading on never finds one more
+        consume_until(
+            settings,
+            THUE_VIOLATIONS,
+            lambda kept: len(kept) > len(wanted),
+            timeout=5,
+            keep=lambda r: (header(r, "ce_id") or b"").decode() in wanted,
+        )

@@ -301,3 +301,52 @@ def test_a_batch_above_the_limit_is_422_and_names_the_limit(gateway: Client) -> 
         "message": "must hold at most 1000 item(s), found 1001",
         "found": None,
     }
+
+
+_tricky_text = st.lists(
+    st.sampled_from(
+        ["a", "\u00e9", "e\u0301", '"', "\\", "[", "{", "]", "}", "\x00", "\u202e", "\u2067", " "]
+    ),
+    max_size=6,
+).map("".join)
+_tricky_values = st.recursive(
+    st.none() | st.integers() | _tricky_text,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_tricky_text, children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_tricky_values)
+def test_the_fast_clean_agrees_with_the_careful_walk(value: Any) -> None:
+    fast = hygiene.clean(json.loads(json.dumps(value)))
+    careful = hygiene.careful_clean(json.loads(json.dumps(value)))
+    assert fast == careful
+
+
+def _reference_depth(text: str) -> int:
+    level = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            level += 1
+            deepest = max(deepest, level)
+        elif char in "]}":
+            level -= 1
+    return deepest
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_tricky_values, ascii_only=st.booleans())
+def test_depth_agrees_with_a_character_by_character_scan(value: Any, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert hygiene.depth(text.encode("utf-8"), limit=1000) == _reference_depth(text)

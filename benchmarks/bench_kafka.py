@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from agencybus.broker import free_port
 from agencybus.cluster import KafkaCluster
@@ -35,24 +34,6 @@ from processors.runner import WorkerProcess
 from producers.publisher import Publisher
 
 COUNTER = "agencybus_processor_events_total"
-
-
-class KafkaAlertTap(AlertTap):
-    """bench_processors' AlertTap with the cluster's credentials."""
-
-    def __init__(self, settings: Settings) -> None:  # the parent's, with a secured consumer
-        self.consumer = KafkaConsumer(**client_config(settings), group_id=None, enable_auto_commit=False)
-        parts = self.consumer.partitions_for_topic("alerts.all.v1") or set()
-        self.tps = [TopicPartition("alerts.all.v1", p) for p in sorted(parts)]
-        self.consumer.assign(self.tps)
-        for tp, offset in self.consumer.end_offsets(self.tps).items():
-            self.consumer.seek(tp, offset)
-        self.first_seen: dict[str, float] = {}
-        self.versions: dict[tuple[str, int], tuple[float, list[str]]] = {}
-        self.alerts: list[dict[str, Any]] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
 
 
 def publish(settings: Settings, records: list[Record], rate: float) -> dict[str, float]:
@@ -102,7 +83,8 @@ def latency_run(
 ) -> dict[str, float]:
     ports = [w.metrics_port for w in workers]
     before = sum(_scrape(p) for p in ports)
-    tap = KafkaAlertTap(settings)
+    client = client_config(settings)
+    tap = AlertTap(client.pop("bootstrap_servers"), **client)
     try:
         sent = publish(settings, traffic(n, seed=seed), rate)
         wait_count(ports, COUNTER, 'outcome="correlated"', int(before) + n, timeout=600)

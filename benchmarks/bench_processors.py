@@ -243,8 +243,11 @@ class AlertTap:
     and for every (case, version) the CreateTime and evidence ids of its first copy.
     """
 
-    def __init__(self, bootstrap: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    def __init__(self, bootstrap: str | list[str], **client: Any) -> None:
+        """``client``: further consumer settings (a secured cluster's SASL/SSL ones)."""
+        self.consumer = KafkaConsumer(
+            **{"bootstrap_servers": bootstrap, **client}, group_id=None, enable_auto_commit=False
+        )
         parts = self.consumer.partitions_for_topic("alerts.all.v1") or set()
         self.tps = [TopicPartition("alerts.all.v1", p) for p in sorted(parts)]
         self.consumer.assign(self.tps)

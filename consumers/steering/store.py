@@ -41,6 +41,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from agencybus.masking import mask_account, mask_token
+from consumers.steering.statutory import drafts
 from schemas.sharing import AUDIENCE_ALL, STEERING_COMMITTEE, may_see, sees_everything, visible_alert
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -230,6 +231,8 @@ class PaymentBlock(Base):
     commune_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     district_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     sharing: Mapped[str] = mapped_column(String(16), default="AMBER")  # of the request
+    legal_document: Mapped[str | None] = mapped_column(String(300), nullable=True)  # legal_basis, as cited
+    legal_article: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class PaymentBlockStatusRow(Base):
@@ -269,6 +272,8 @@ class AgencyEvent(Base):
     seized_value_vnd: Mapped[int] = mapped_column(BigInteger, default=0)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     sharing: Mapped[str] = mapped_column(String(16), default="AMBER")
+    legal_document: Mapped[str | None] = mapped_column(String(300), nullable=True)  # legal_basis, as cited
+    legal_article: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class ConsumerOffset(Base):
@@ -331,6 +336,7 @@ class Store:
                 "remove it and start the dashboard again: it is rebuilt from the bus"
             )
         Base.metadata.create_all(self.engine)
+        drafts.create_tables(self.engine)  # officers' report texts: not from the bus, never rebuilt
 
     def close(self) -> None:
         self.engine.dispose()
@@ -654,7 +660,9 @@ def apply_block_request(s: Session, rec: Mapping[str, Any]) -> bool:
     block.requested_at = _ts(header["occurred_at"], "header.occurred_at")
     block.valid_until = _ts(rec["valid_until"], "valid_until")
     block.amount_limit_vnd = rec.get("amount_limit_vnd")
-    block.decision_number = (rec.get("legal_basis") or {}).get("decision_number")
+    basis = rec.get("legal_basis") or {}
+    block.decision_number = basis.get("decision_number")
+    block.legal_document, block.legal_article = _cited(basis)
     block.commune_code = header.get("commune_code")
     block.district_code = header.get("district_code")
     block.sharing = _enum(header.get("sharing") or "AMBER")
@@ -731,12 +739,19 @@ def apply_block_status(
     return True
 
 
+def _cited(basis: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The legal basis as cited (document, article), cut to the columns' width; the report groups it."""
+    document, article = basis.get("legal_document"), basis.get("article")
+    return (str(document)[:300] if document else None, str(article)[:100] if article else None)
+
+
 def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> bool:
     header = rec["header"]
     event_id = _uid(header["event_id"])
     agency = str(header["agency"])
     if s.get(AgencyEvent, (agency, event_id)) is not None:
         return False
+    legal_document, legal_article = _cited(rec.get("legal_basis") or {})
     s.add(
         AgencyEvent(
             agency=agency,
@@ -751,6 +766,8 @@ def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> b
             seized_value_vnd=int(rec.get("seized_goods_value_vnd") or 0),
             outcome=_enum(rec["outcome"]) if rec.get("outcome") is not None else None,
             sharing=_enum(header.get("sharing") or "AMBER"),
+            legal_document=legal_document,
+            legal_article=legal_article,
         )
     )
     s.flush()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from schemas import event_types
 from schemas.models import (
     VIETNAM_TZ,
     BankAccount,
@@ -104,6 +105,9 @@ def _seller(variant: int) -> SellerRef:
 
 def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False) -> list[BaseEvent]:
     """One valid event of every type, in the order a real case would produce them.
+
+    A type whose descriptor (``schemas/event_types.py``) has an ``example`` adds that one at the
+    end; every other type is in the story below (a test checks every type has exactly one).
 
     ``base_time`` (default 2025-10-15 09:00 Vietnam time) is when the joint case was
     opened; the events before it are spread over the previous weeks. Event ids are stable
@@ -357,7 +361,9 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
         actor="Nguyễn Văn Bình, Chánh Văn phòng thường trực BCĐ 389",
         actor_agency="BCD389",
     )
-    return [inspection, violation, tax, complaint, block, status, alert, update]
+    story: list[BaseEvent] = [inspection, violation, tax, complaint, block, status, alert, update]
+    # types whose descriptor brings its own example (types added after this story was written)
+    return story + [t.example(base, fresh_ids) for t in event_types.all_types() if t.example is not None]
 
 
 __all__ = ["DEFAULT_BASE_TIME", "example_events"]

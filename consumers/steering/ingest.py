@@ -42,11 +42,7 @@ SIGNATURE_FAILURES = Counter(
 BANK_SIGNER = "NHNN"
 
 # Records each non-agency topic may carry; anything else is a dead letter.
-EXPECTED = {
-    tc.ALERTS_ALL.name: {"JointCaseAlert"},
-    tc.CASE_UPDATES.name: {"CaseUpdated"},
-    tc.PAYMENT_BLOCK_STATUS.name: {"PaymentBlockStatusChanged"},
-}
+EXPECTED = {t.name: {t.event_type.record_name} for t in tc.base_topics() if t.event_type is not None}
 
 
 def dashboard_topics() -> tuple[str, ...]:

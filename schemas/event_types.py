@@ -35,6 +35,8 @@ PAYMENT_BLOCK_REQUEST = EventType("payment-block-request", "PaymentBlockRequeste
 PAYMENT_BLOCK_STATUS = EventType("payment-block-status", "PaymentBlockStatusChanged")
 JOINT_CASE_ALERT = EventType("joint-case-alert", "JointCaseAlert")
 CASE_UPDATE = EventType("case-update", "CaseUpdated")
+TAKEDOWN_REQUEST = EventType("takedown-request", "TakedownRequested")
+TAKEDOWN_ANSWER = EventType("takedown-answer", "TakedownAnswered")
 
 ALL: tuple[EventType, ...] = (
     INSPECTION,
@@ -45,6 +47,8 @@ ALL: tuple[EventType, ...] = (
     PAYMENT_BLOCK_STATUS,
     JOINT_CASE_ALERT,
     CASE_UPDATE,
+    TAKEDOWN_REQUEST,
+    TAKEDOWN_ANSWER,
 )
 # Events agencies publish about sellers; the processors correlate these.
 AGENCY_EVENTS: tuple[EventType, ...] = (INSPECTION, VIOLATION, TAX_ANOMALY, COMPLAINT, PAYMENT_BLOCK_REQUEST)

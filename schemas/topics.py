@@ -54,6 +54,12 @@ AGENCY_KINDS: dict[str, str] = {
     et.TAX_ANOMALY.key: "tax-anomalies",
     et.COMPLAINT.key: "complaints",
     et.PAYMENT_BLOCK_REQUEST.key: "payment-block-requests",
+    et.TAKEDOWN_REQUEST.key: "takedown-requests",
+}
+# Event types whose agency topic exists only for the agencies the registry allows to issue them.
+_AUTHORITY = {
+    et.PAYMENT_BLOCK_REQUEST.key: ("may_request_payment_blocks", "request payment blocks"),
+    et.TAKEDOWN_REQUEST.key: ("may_request_takedowns", "request takedowns from platforms"),
 }
 _KIND_TYPES = {kind: et.BY_KEY[key] for key, kind in AGENCY_KINDS.items()}
 _KIND_DESCRIPTIONS = {
@@ -62,7 +68,9 @@ _KIND_DESCRIPTIONS = {
     "tax-anomalies": "Tax anomalies",
     "complaints": "Consumer complaints",
     "payment-block-requests": "Signed payment-block and lift requests to the State Bank branch",
+    "takedown-requests": "Signed takedown requests to e-commerce platforms",
 }
+PLATFORM_PREFIX = "platform."
 
 PAYMENT_BLOCK_STATUS = Topic(
     "bank.payment-block-status.v1",
@@ -114,13 +122,18 @@ def agency_topic(event_type: et.EventType | str, agency: str) -> Topic:
     registry = reference.agencies()
     if agency not in registry:
         raise KeyError(f"unknown agency {agency!r}; the agency registry has {sorted(registry)}")
-    if etype == et.PAYMENT_BLOCK_REQUEST and not registry[agency].may_request_payment_blocks:
-        allowed = sorted(code for code, a in registry.items() if a.may_request_payment_blocks)
-        raise KeyError(
-            f"{agency} may not request payment blocks (agency registry: may_request_payment_blocks); "
-            f"agencies that may: {allowed}"
-        )
+    if etype.key in _AUTHORITY and not _may(registry[agency], etype.key):
+        flag, what = _AUTHORITY[etype.key]
+        allowed = sorted(code for code, a in registry.items() if _may(a, etype.key))
+        raise KeyError(f"{agency} may not {what} (agency registry: {flag}); agencies that may: {allowed}")
     return _agency_topic(etype, kind, agency)
+
+
+def _may(agency: object, event_type_key: str) -> bool:
+    """Whether a registry entry may issue this event type (always, unless it needs an authority)."""
+    if event_type_key not in _AUTHORITY:
+        return True
+    return bool(getattr(agency, _AUTHORITY[event_type_key][0]))
 
 
 def _agency_topic(etype: et.EventType, kind: str, agency: str) -> Topic:
@@ -143,7 +156,7 @@ def agency_topics(event_type: et.EventType | str | None = None) -> list[Topic]:
         for key, kind in AGENCY_KINDS.items():
             if wanted is not None and key != wanted:
                 continue
-            if key == et.PAYMENT_BLOCK_REQUEST.key and not agency.may_request_payment_blocks:
+            if not _may(agency, key):
                 continue
             found.append(_agency_topic(et.BY_KEY[key], kind, code))
     return found
@@ -164,13 +177,49 @@ def find_agency_topic(name: str) -> Topic | None:
     return _agency_topic(etype, parts[2], parts[1].upper())
 
 
-def check_claim(topic: str, claimed_agency: str) -> None:
-    """Raise ClaimMismatch when a record on an agency topic names another agency in header.agency.
+def platform_answer_topic(platform: str) -> Topic:
+    """The topic a platform writes its signed answers to (``platform.shopee.takedown-answers.v1``)."""
+    code = platform.upper()
+    return Topic(
+        f"{PLATFORM_PREFIX}{code.lower()}.takedown-answers.v{et.TAKEDOWN_ANSWER.major}",
+        et.TAKEDOWN_ANSWER,
+        "request_id",
+        f"Signed answers of {code} to takedown requests",
+        agency=code,
+    )
 
-    The broker lets only the agency (and the gateway that authenticates it) write its topics, so
-    the topic says who wrote the record; a record that claims otherwise is forged or misrouted.
+
+def platform_topic_prefix(platform: str) -> str:
+    """What every topic of one platform starts with (the name of its prefix ACL)."""
+    return f"{PLATFORM_PREFIX}{platform.lower()}."
+
+
+def platform_answer_topics() -> list[Topic]:
+    """The answer topic of every platform of the platform registry."""
+    from schemas.platforms import platform_codes
+
+    return [platform_answer_topic(code) for code in sorted(platform_codes())]
+
+
+def find_platform_topic(name: str) -> Topic | None:
+    """The platform answer topic called ``name`` (with its platform), or None if it is not one."""
+    parts = name.split(".")
+    if len(parts) != 4 or parts[0] != PLATFORM_PREFIX.rstrip(".") or not parts[1]:
+        return None
+    if parts[2] != "takedown-answers" or parts[3] != f"v{et.TAKEDOWN_ANSWER.major}":
+        return None
+    return platform_answer_topic(parts[1])
+
+
+def check_claim(topic: str, claimed_agency: str) -> None:
+    """Raise ClaimMismatch when a record on an agency (or platform) topic names another writer in
+    header.agency.
+
+    The broker lets only the agency (and the gateway that authenticates it) write its topics, and
+    only a platform its answer topic, so the topic says who wrote the record; a record that claims
+    otherwise is forged or misrouted.
     """
-    owner = find_agency_topic(topic)
+    owner = find_agency_topic(topic) or find_platform_topic(topic)
     if owner is not None and owner.agency != claimed_agency:
         raise ClaimMismatch(
             f"header.agency is {claimed_agency!r} but the record is on {topic}, which only "
@@ -195,6 +244,10 @@ def topic_for(event_type_key: str, agency: str | None = None) -> Topic:
     for t in base_topics():
         if t.event_type is not None and t.event_type.key == event_type_key:
             return t
+    if event_type_key == et.TAKEDOWN_ANSWER.key:
+        if agency is None:
+            raise KeyError("takedown answers go to the answering platform's topic: name the platform")
+        return platform_answer_topic(agency)
     raise KeyError(f"no topic for event type {event_type_key!r}")
 
 
@@ -203,6 +256,8 @@ def topic_name_pattern(event_type_key: str) -> str:
     kind = AGENCY_KINDS.get(event_type_key)
     if kind is not None:
         return f"{AGENCY_PREFIX}<agency>.{kind}.v{et.BY_KEY[event_type_key].major}"
+    if event_type_key == et.TAKEDOWN_ANSWER.key:
+        return f"{PLATFORM_PREFIX}<platform>.takedown-answers.v{et.TAKEDOWN_ANSWER.major}"
     return topic_for(event_type_key).name
 
 
@@ -224,7 +279,7 @@ def all_topics(agency_codes: list[str]) -> list[Topic]:
     ``agency_codes`` are the agencies with an alert topic; the agency topics come from the agency
     registry (reference data).
     """
-    main = agency_topics() + base_topics() + agency_alert_topics(agency_codes)
+    main = agency_topics() + base_topics() + platform_answer_topics() + agency_alert_topics(agency_codes)
     dlqs = [
         Topic(t.dlq, None, "source key", f"Dead letters of {t.name}", retention_ms=30 * DAY_MS) for t in main
     ]

@@ -21,7 +21,12 @@ Least privilege, one SCRAM principal per agency and per role:
   (counts and the yearly report), and is the only principal that writes ``cases.updates.v1``;
 * the State Bank service is the only one that reads the request topics and writes the status
   topic, which it also reads (its relay re-reads what it published after a crash);
-* each agency's forwarder reads that agency's alert topic in its own group.
+* each agency's forwarder reads that agency's alert topic in its own group;
+* each platform of the platform registry (``SHOPEE``) writes only its own answer topic (prefix
+  ``platform.shopee.``) and reads nothing: its requests reach it over HTTP or a file, through its
+  forwarder (``forwarder-platform-shopee``), which reads the takedown-request topics in its own
+  group and keeps those addressed to that platform; an agency the registry does not allow to
+  request takedowns is DENIED its takedown-request topic name, as for payment blocks.
 
 Whoever consumes a topic may write its dead letters (``dlq.<topic>``); the operator's
 ``agencybus dlq`` and ``topics create`` run as the cluster's admin (a super user, not in the plan).
@@ -47,6 +52,8 @@ class Role(StrEnum):
     DASHBOARD = "dashboard"
     BANK = "bank"
     FORWARDER = "forwarder"
+    PLATFORM = "platform"
+    PLATFORM_FORWARDER = "platform-forwarder"
 
 
 class Resource(StrEnum):
@@ -120,9 +127,15 @@ def forwarder_name(agency: str) -> str:
     return f"forwarder-{agency.lower()}"
 
 
+def platform_forwarder_name(platform: str) -> str:
+    """The principal and group of a platform's forwarder (``forwarder-platform-shopee``)."""
+    return f"forwarder-platform-{platform.lower()}"
+
+
 def principals() -> list[Principal]:
-    """Every principal of the plan: one per agency, one per role, one forwarder per alert recipient."""
+    """Every principal of the plan: one per agency and platform, one per role, one forwarder per receiver."""
     from schemas import reference
+    from schemas.platforms import platform_codes
 
     agencies = sorted(reference.agencies())
     receivers = sorted(reference.alert_agencies())
@@ -133,6 +146,11 @@ def principals() -> list[Principal]:
         Principal("agencybus-dashboard", Role.DASHBOARD),
         Principal("agencybus-bank", Role.BANK),
         *(Principal(forwarder_name(code), Role.FORWARDER, code) for code in receivers),
+        *(Principal(code, Role.PLATFORM, code) for code in sorted(platform_codes())),
+        *(
+            Principal(platform_forwarder_name(code), Role.PLATFORM_FORWARDER, code)
+            for code in sorted(platform_codes())
+        ),
     ]
 
 
@@ -148,7 +166,7 @@ def _publishes_for(p: Principal, agencies: Iterable[str]) -> list[Binding]:
     out: list[Binding] = []
     for code in agencies:
         out += _allow(p, Resource.TOPIC, tc.agency_topic_prefix(code), Pattern.PREFIXED, Operation.WRITE)
-        for etype in et.agency_events():
+        for etype in et.agency_topic_types():
             if not etype.may_publish(registry[code]):
                 name = f"{tc.agency_topic_prefix(code)}{etype.topic}.v{etype.major}"
                 out.append(
@@ -209,6 +227,8 @@ def bindings_for(p: Principal, *, bank_group: str = BANK_GROUP) -> list[Binding]
         return [
             *(b for name in own for b in _allow(p, topic, name, literal, read)),
             *_allow(p, topic, tc.AGENCY_PREFIX, prefixed, read),
+            *_allow(p, topic, tc.PLATFORM_PREFIX, prefixed, read),
+            *_allow(p, topic, tc.dead_letter_topic(tc.PLATFORM_PREFIX), prefixed, write),
             *_allow(p, topic, tc.CASE_UPDATES.name, literal, write),
             *_dead_letters(p, own),
             *_allow(p, topic, tc.dead_letter_topic(tc.AGENCY_PREFIX), prefixed, write),
@@ -227,6 +247,17 @@ def bindings_for(p: Principal, *, bank_group: str = BANK_GROUP) -> list[Binding]
             *_allow(p, topic, alerts, literal, read),
             *_dead_letters(p, [alerts]),
             *_allow(p, group, forwarder_name(p.agency), literal, read),
+        ]
+    if p.role == Role.PLATFORM:
+        assert p.agency is not None
+        return _allow(p, topic, tc.platform_topic_prefix(p.agency), prefixed, write)
+    if p.role == Role.PLATFORM_FORWARDER:
+        assert p.agency is not None
+        takedowns = [t.name for t in tc.agency_topics(et.TAKEDOWN_REQUEST)]
+        return [
+            *(b for name in takedowns for b in _allow(p, topic, name, literal, read)),
+            *_dead_letters(p, takedowns),
+            *_allow(p, group, platform_forwarder_name(p.agency), literal, read),
         ]
     raise ValueError(f"no bindings for role {p.role}")
 

@@ -28,10 +28,13 @@ if TYPE_CHECKING:
 
 NAMESPACE = "vn.gov.agencybus"
 
-# Who publishes an event type: agencies (on their own topics) or one of the bus's roles.
+# Who publishes an event type: agencies (on their own topics), platforms (on theirs) or a role.
 AGENCY = "agency"
-PUBLISHER_ROLES = (AGENCY, "bank", "processors", "dashboard")
-# How the steering dashboard's store projects a record (consumers/steering/store.py PROJECTIONS).
+PLATFORM = "platform"
+PUBLISHER_ROLES = (AGENCY, PLATFORM, "bank", "processors", "dashboard")
+# How the steering dashboard's store projects a record (consumers/steering/store.py PROJECTIONS);
+# NOT_PROJECTED: the dashboard does not read the type's topics at all (said, not forgotten).
+NOT_PROJECTED = "none"
 PROJECTIONS = ("agency-event", "block-request", "block-status", "alert", "case-update")
 # Rule filters every agency event type carries (the seller's shops and the publishing agency).
 COMMON_FILTERS = ("platforms", "agencies")
@@ -46,18 +49,23 @@ class EventType:
     key: str
     record_name: str
     major: int = 1
-    # Where it travels. Agency events: the kind of the per-agency topic (agency.<code>.<topic>.v1);
-    # other events: the topic's full name.
+    # Where it travels. Agency and platform events: the kind of the per-publisher topic
+    # (agency.<code>.<topic>.v1, platform.<code>.<topic>.v1); other events: the topic's full name.
     topic: str = field(default="", compare=False)
     topic_key: str = field(default="seller primary token", compare=False)
     description: str = field(default="", compare=False)  # of the topic, in English (topics list)
     published_by: str = field(default=AGENCY, compare=False)  # AGENCY or a role of PUBLISHER_ROLES
     # Agency events only: which agencies may publish it. A registry flag that must be true
-    # (``may_request_payment_blocks``) and/or a list of agency codes; neither: every agency.
+    # (``may_request_payment_blocks``, with what it allows for the error text) and/or a list of
+    # agency codes; neither: every agency.
     agency_flag: str | None = field(default=None, compare=False)
+    authority: str = field(default="", compare=False)  # "request payment blocks"
     agencies: tuple[str, ...] | None = field(default=None, compare=False)
+    # Agency events: the processors correlate it, the gateway, the file import and the rules
+    # accept it. False for an agency event that is an order to someone (a takedown request).
+    correlated: bool = field(default=True, compare=False)
     signed: bool = field(default=False, compare=False)  # carries an Ed25519 signature (agencybus.signing)
-    projection: str = field(default="agency-event", compare=False)  # see PROJECTIONS
+    projection: str = field(default="agency-event", compare=False)  # PROJECTIONS or NOT_PROJECTED
     # Agency events: the structured one-line summary of a decoded record (schemas/summaries.py).
     summary: Callable[[Mapping[str, Any]], summaries.Summary] | None = field(default=None, compare=False)
     filters: frozenset[str] = field(default=frozenset(), compare=False)  # of TYPE_FILTERS
@@ -83,6 +91,11 @@ class EventType:
         return self.published_by == AGENCY
 
     @property
+    def per_publisher(self) -> bool:
+        """One topic per publishing agency or platform (the topic field is the kind)."""
+        return self.published_by in (AGENCY, PLATFORM)
+
+    @property
     def model(self) -> type[BaseEvent]:
         if self.model_class is not None:
             return self.model_class
@@ -102,8 +115,9 @@ class EventType:
         return self.agency_flag is None or bool(getattr(agency, self.agency_flag))
 
     def summarise(self, record: Mapping[str, Any]) -> summaries.Summary:
+        """The one-line summary; a type without one (not correlated) is named by its key."""
         if self.summary is None:
-            raise LookupError(f"event type {self.key} has no summary (descriptor field 'summary')")
+            return summaries.Summary((summaries.Phrase("{event_type}", {"event_type": self.key}),))
         return self.summary(record)
 
     def check(self) -> None:
@@ -115,20 +129,19 @@ class EventType:
             raise ValueError(
                 f"{where}: published_by {self.published_by!r}; expected one of {PUBLISHER_ROLES}"
             )
-        if self.projection not in PROJECTIONS:
+        if self.projection not in (*PROJECTIONS, NOT_PROJECTED):
             raise ValueError(f"{where}: projection {self.projection!r}; expected one of {PROJECTIONS}")
         if not self.filters <= set(TYPE_FILTERS):
             unknown = sorted(self.filters - set(TYPE_FILTERS))
             raise ValueError(f"{where}: filters {unknown} unknown; expected any of {list(TYPE_FILTERS)}")
-        if self.agency_event:
-            if self.summary is None:
-                raise ValueError(f"{where}: an agency event needs a 'summary' for the evidence list")
-            if "." in self.topic:
-                raise ValueError(
-                    f"{where}: an agency event's 'topic' is a kind (violations), found {self.topic!r}"
-                )
-        elif self.agency_flag or self.agencies:
-            raise ValueError(f"{where}: agency_flag/agencies apply to agency events only")
+        if self.agency_event and self.correlated and self.summary is None:
+            raise ValueError(f"{where}: a correlated agency event needs a 'summary' for the evidence list")
+        if self.per_publisher and "." in self.topic:
+            raise ValueError(f"{where}: a per-publisher 'topic' is a kind (violations), found {self.topic!r}")
+        if not self.agency_event and (self.agency_flag or self.agencies or not self.correlated):
+            raise ValueError(f"{where}: agency_flag/agencies/correlated apply to agency events only")
+        if self.agency_flag and not self.authority:
+            raise ValueError(f"{where}: 'authority' must say what agency_flag {self.agency_flag!r} allows")
         if set(self.labels) != {"vi", "en"}:
             raise ValueError(f"{where}: 'labels' needs 'vi' and 'en', found {sorted(self.labels)}")
 
@@ -178,6 +191,7 @@ PAYMENT_BLOCK_REQUEST = EventType(
     topic="payment-block-requests",
     description="Signed payment-block and lift requests to the State Bank branch",
     agency_flag="may_request_payment_blocks",
+    authority="request payment blocks",
     signed=True,
     projection="block-request",
     summary=summaries.payment_block_request,
@@ -221,6 +235,32 @@ CASE_UPDATE = EventType(
     key_fields=("case_id", "action", "lead_agency", "actor_agency"),
 )
 
+TAKEDOWN_REQUEST = EventType(
+    "takedown-request",
+    "TakedownRequested",
+    topic="takedown-requests",
+    description="Signed takedown requests to e-commerce platforms",
+    agency_flag="may_request_takedowns",
+    authority="request takedowns from platforms",
+    correlated=False,
+    signed=True,
+    projection=NOT_PROJECTED,
+    labels={"vi": "Yêu cầu gỡ bỏ", "en": "Takedown request"},
+    key_fields=("request_id", "platform", "targets", "deadline"),
+)
+TAKEDOWN_ANSWER = EventType(
+    "takedown-answer",
+    "TakedownAnswered",
+    topic="takedown-answers",
+    topic_key="request_id",
+    description="Signed answers to takedown requests",
+    published_by=PLATFORM,
+    signed=True,
+    projection=NOT_PROJECTED,
+    labels={"vi": "Trả lời yêu cầu gỡ bỏ", "en": "Takedown answer"},
+    key_fields=("request_id", "outcome", "targets"),
+)
+
 _TYPES: list[EventType] = [
     INSPECTION,
     VIOLATION,
@@ -230,6 +270,8 @@ _TYPES: list[EventType] = [
     PAYMENT_BLOCK_STATUS,
     JOINT_CASE_ALERT,
     CASE_UPDATE,
+    TAKEDOWN_REQUEST,
+    TAKEDOWN_ANSWER,
 ]
 # Live views of the table, kept in step by register()/unregister().
 BY_KEY: dict[str, EventType] = {}
@@ -243,7 +285,12 @@ def all_types() -> tuple[EventType, ...]:
 
 
 def agency_events() -> tuple[EventType, ...]:
-    """The types agencies publish about sellers (the processors correlate these)."""
+    """The types agencies publish about sellers that the processors correlate (gateway, import, rules)."""
+    return tuple(t for t in _TYPES if t.agency_event and t.correlated)
+
+
+def agency_topic_types() -> tuple[EventType, ...]:
+    """Every type agencies publish on their own topics (the correlated ones and orders such as takedowns)."""
     return tuple(t for t in _TYPES if t.agency_event)
 
 

@@ -25,6 +25,7 @@ from agencybus.signing import Keyring, SignatureError, SigningError, verify_reco
 from consumers.steering import store as st
 from schemas import codec
 from schemas import topics as tc
+from schemas.event_types import NOT_PROJECTED
 
 log = structlog.get_logger("agencybus.steering.ingest")
 
@@ -46,12 +47,19 @@ EXPECTED = {t.name: {t.event_type.record_name} for t in tc.base_topics() if t.ev
 
 
 def dashboard_topics() -> tuple[str, ...]:
-    """What the dashboard reads: alerts, actions, bank statuses, and every agency topic (counts, report)."""
+    """What the dashboard reads: alerts, actions, bank statuses, and the agency topics (counts, report).
+
+    Not the topics of a type whose descriptor says the dashboard does not project it.
+    """
     return (
         tc.ALERTS_ALL.name,
         tc.CASE_UPDATES.name,
         tc.PAYMENT_BLOCK_STATUS.name,
-        *(t.name for t in tc.agency_topics()),
+        *(
+            t.name
+            for t in tc.agency_topics()
+            if t.event_type is not None and t.event_type.projection != NOT_PROJECTED
+        ),
     )
 
 

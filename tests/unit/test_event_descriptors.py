@@ -33,14 +33,37 @@ def test_every_descriptor_is_consistent_and_has_a_schema_a_model_and_an_example(
     assert [type(e) for e in example_events()].count(etype.model) == 1
 
 
+def topics_of(etype: et.EventType) -> list[str]:
+    if etype.agency_event:
+        return [t.name for t in tc.agency_topics(etype)]
+    if etype.published_by == et.PLATFORM:
+        return [t.name for t in tc.platform_answer_topics() if t.event_type == etype]
+    return [etype.topic]
+
+
 @pytest.mark.parametrize("etype", TYPES, ids=lambda t: t.key)
-def test_the_dashboard_store_projects_every_type(etype: et.EventType) -> None:
+def test_every_type_has_topics_in_the_catalog(etype: et.EventType) -> None:
+    names = {t.name for t in tc.all_topics(sorted(reference.alert_agencies()))}
+    assert topics_of(etype), f"{etype.key}: no topic"
+    assert set(topics_of(etype)) <= names
+
+
+@pytest.mark.parametrize("etype", TYPES, ids=lambda t: t.key)
+def test_the_dashboard_projects_every_type_it_reads_and_reads_none_it_cannot(etype: et.EventType) -> None:
+    read = set(dashboard_ingest.dashboard_topics())
+    if etype.projection == et.NOT_PROJECTED:
+        assert read.isdisjoint(topics_of(etype)), f"{etype.key}: read but not projected (dead letters)"
+        return
     assert etype.projection in st.PROJECTIONS, f"{etype.key}: store has no projection {etype.projection!r}"
-    topics = [t.name for t in tc.agency_topics(etype)] if etype.agency_event else [etype.topic]
-    assert topics, f"{etype.key}: no topic"
-    for name in topics:
-        assert name in dashboard_ingest.dashboard_topics(), f"{etype.key}: dashboard does not read {name}"
+    for name in topics_of(etype):
+        assert name in read, f"{etype.key}: dashboard does not read {name}"
         assert dashboard_ingest.expected_records(name) == {etype.record_name}
+
+
+def test_the_dashboard_reads_only_topics_of_types_it_projects() -> None:
+    for name in dashboard_ingest.dashboard_topics():
+        for record in dashboard_ingest.expected_records(name) or ():
+            assert et.BY_RECORD[record].projection in st.PROJECTIONS, name
 
 
 def test_every_projection_a_descriptor_may_name_has_a_store_writer() -> None:
@@ -50,6 +73,11 @@ def test_every_projection_a_descriptor_may_name_has_a_store_writer() -> None:
 def test_the_store_refuses_a_record_it_has_no_type_for_by_name() -> None:
     with pytest.raises(st.StoreError, match="'NoSuchRecord' is not one the dashboard consumes"):
         st.Store("sqlite://").apply("NoSuchRecord", {})
+
+
+@pytest.mark.parametrize("etype", et.agency_topic_types(), ids=lambda t: t.key)
+def test_the_processors_read_every_agency_topic(etype: et.EventType) -> None:
+    assert set(topics_of(etype)) <= set(source_topics())
 
 
 @pytest.mark.parametrize("etype", et.agency_events(), ids=lambda t: t.key)
@@ -68,7 +96,7 @@ def test_every_agency_event_is_read_summarised_importable_labelled_and_filtered(
     assert etype.key in fields["agencies"] and etype.key in fields["platforms"]
 
 
-@pytest.mark.parametrize("etype", et.agency_events(), ids=lambda t: t.key)
+@pytest.mark.parametrize("etype", et.agency_topic_types(), ids=lambda t: t.key)
 def test_the_acl_plan_denies_each_agency_the_types_it_may_not_publish(etype: et.EventType) -> None:
     denied = {
         b.name for b in acl.plan() if b.permission == acl.Permission.DENY and b.resource == acl.Resource.TOPIC
@@ -83,7 +111,7 @@ def test_a_descriptor_that_contradicts_itself_is_refused_with_the_field() -> Non
     bad = {
         "topic": et.EventType("x", "X", topic="", labels=base.labels, summary=base.summary),
         "published_by": et.EventType("x", "X", topic="xs", published_by="police", labels=base.labels),
-        "projection": et.EventType("x", "X", topic="xs", projection="none", labels=base.labels),
+        "projection": et.EventType("x", "X", topic="xs", projection="nowhere", labels=base.labels),
         "summary": et.EventType("x", "X", topic="xs", labels=base.labels),
         "labels": et.EventType("x", "X", topic="xs", summary=base.summary, labels={"vi": "X"}),
         "filters": et.EventType(

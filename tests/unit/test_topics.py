@@ -42,11 +42,7 @@ def test_agency_topic_and_find_agency_topic_are_inverse() -> None:
 
 
 def test_a_publisher_that_may_not_request_blocks_has_no_request_topic() -> None:
-    with pytest.raises(
-        KeyError,
-        match=r"THUE may not publish payment-block-request events \(agency registry: "
-        r"may_request_payment_blocks\).*\['CA', 'QLTT', 'SCT'\]",
-    ):
+    with pytest.raises(KeyError, match=r"THUE may not request payment blocks.*\['CA', 'QLTT', 'SCT'\]"):
         tc.agency_topic(PAYMENT_BLOCK_REQUEST, "THUE")
     with pytest.raises(KeyError, match="unknown agency 'XYZ'"):
         tc.agency_topic(VIOLATION, "XYZ")

@@ -312,6 +312,8 @@ class Store:
 
     def create_schema(self) -> None:
         """Create the tables; a store written by an earlier layout is refused (rebuild it from the bus)."""
+        from consumers.steering import takedowns  # noqa: F401  (its tables are on Base too)
+
         found = inspect(self.engine)
         differences = []
         for table in Base.metadata.sorted_tables:
@@ -367,6 +369,11 @@ def apply_record(s: Session, record_name: str, record: Mapping[str, Any], *, rec
         if record_name == "PaymentBlockRequested":
             changed = apply_block_request(s, record)
             return apply_agency_event(s, "payment-block-request", record) or changed
+        if record_name == "TakedownRequested":
+            from consumers.steering import takedowns
+
+            changed = takedowns.apply_request(s, record)
+            return apply_agency_event(s, "takedown-request", record) or changed
         if record_name in AGENCY_RECORDS:
             return apply_agency_event(s, AGENCY_RECORDS[record_name], record)
     except KeyError as exc:

@@ -35,7 +35,15 @@ PUBLISHER_ROLES = (AGENCY, PLATFORM, "bank", "processors", "dashboard")
 # How the steering dashboard's store projects a record (consumers/steering/store.py PROJECTIONS);
 # NOT_PROJECTED: the dashboard does not read the type's topics at all (said, not forgotten).
 NOT_PROJECTED = "none"
-PROJECTIONS = ("agency-event", "block-request", "block-status", "alert", "case-update")
+PROJECTIONS = (
+    "agency-event",
+    "block-request",
+    "block-status",
+    "alert",
+    "case-update",
+    "takedown-request",
+    "takedown-answer",
+)
 # Rule filters every agency event type carries (the seller's shops and the publishing agency).
 COMMON_FILTERS = ("platforms", "agencies")
 # Rule filters a type may declare (processors/rules.py Clause): the record fields they read.
@@ -244,7 +252,7 @@ TAKEDOWN_REQUEST = EventType(
     authority="request takedowns from platforms",
     correlated=False,
     signed=True,
-    projection=NOT_PROJECTED,
+    projection="takedown-request",
     labels={"vi": "Yêu cầu gỡ bỏ", "en": "Takedown request"},
     key_fields=("request_id", "platform", "targets", "deadline"),
 )
@@ -256,7 +264,7 @@ TAKEDOWN_ANSWER = EventType(
     description="Signed answers to takedown requests",
     published_by=PLATFORM,
     signed=True,
-    projection=NOT_PROJECTED,
+    projection="takedown-answer",
     labels={"vi": "Trả lời yêu cầu gỡ bỏ", "en": "Takedown answer"},
     key_fields=("request_id", "outcome", "targets"),
 )

@@ -313,6 +313,8 @@ class Store:
 
     def create_schema(self) -> None:
         """Create the tables; a store written by an earlier layout is refused (rebuild it from the bus)."""
+        from consumers.steering import takedowns  # noqa: F401  (its tables are on Base too)
+
         found = inspect(self.engine)
         differences = []
         for table in Base.metadata.sorted_tables:
@@ -380,7 +382,23 @@ PROJECTIONS: dict[str, Callable[[Session, str, Mapping[str, Any], datetime], boo
     "block-status": lambda s, _key, rec, _at: apply_block_status(s, rec),
     "alert": lambda s, _key, rec, at: apply_alert(s, rec, received_at=at),
     "case-update": lambda s, _key, rec, _at: apply_case_update(s, rec),
+    "takedown-request": lambda s, key, rec, _at: _project_takedown_request(s, key, rec),
+    # the ingestor checks the platform's signature first; unchecked here, so kept as a note only
+    "takedown-answer": lambda s, _key, rec, _at: _takedowns().apply_answer(
+        s, rec, signature_ok=None, note=None
+    ),
 }
+
+
+def _takedowns() -> Any:
+    from consumers.steering import takedowns  # imports this module (its tables are on Base)
+
+    return takedowns
+
+
+def _project_takedown_request(s: Session, key: str, rec: Mapping[str, Any]) -> bool:
+    changed = _takedowns().apply_request(s, rec)
+    return apply_agency_event(s, key, rec) or changed
 
 
 def set_offset(s: Session, topic: str, partition: int, next_offset: int) -> None:

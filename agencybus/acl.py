@@ -17,8 +17,10 @@ Least privilege, one SCRAM principal per agency and per role:
 * the processors read every agency topic and ``cases.updates.v1``, write the alert topics and
   the agency topics' dead letters, and own their internal topics and groups (prefix
   ``agencybus-processors``: every app id must start with it);
-* the dashboard reads the alerts, the bank statuses, the case updates and the agency topics
-  (counts and the yearly report), and is the only principal that writes ``cases.updates.v1``;
+* the dashboard reads the alerts, the bank statuses, the case updates, the agency topics
+  (counts and the yearly report) and the platforms' answers, is the only principal that writes
+  ``cases.updates.v1``, and writes the takedown-request topics (a case page's "request takedown",
+  signed with the officer's agency key: the platform verifies the signature, not the topic);
 * the State Bank service is the only one that reads the request topics and writes the status
   topic, which it also reads (its relay re-reads what it published after a crash);
 * each agency's forwarder reads that agency's alert topic in its own group;
@@ -230,6 +232,11 @@ def bindings_for(p: Principal, *, bank_group: str = BANK_GROUP) -> list[Binding]
             *_allow(p, topic, tc.PLATFORM_PREFIX, prefixed, read),
             *_allow(p, topic, tc.dead_letter_topic(tc.PLATFORM_PREFIX), prefixed, write),
             *_allow(p, topic, tc.CASE_UPDATES.name, literal, write),
+            *(
+                b
+                for t in tc.agency_topics(et.TAKEDOWN_REQUEST)
+                for b in _allow(p, topic, t.name, literal, write)
+            ),
             *_dead_letters(p, own),
             *_allow(p, topic, tc.dead_letter_topic(tc.AGENCY_PREFIX), prefixed, write),
         ]

@@ -51,7 +51,9 @@ def test_one_principal_per_agency_and_per_role() -> None:
 
 def test_an_agency_writes_only_its_own_topics_and_reads_only_its_own_alerts(plan: list[acl.Binding]) -> None:
     for topic in tc.agency_topics():
-        assert who(plan, TOPIC, topic.name, WRITE) == {topic.agency, "agencybus-gateway"}, topic.name
+        assert who(plan, TOPIC, topic.name, WRITE) == {topic.agency, "agencybus-gateway"} | (
+            {"agencybus-dashboard"} if topic.event_type == TAKEDOWN_REQUEST else set()
+        ), topic.name
         assert who(plan, TOPIC, topic.name, READ) == {"agencybus-processors", "agencybus-dashboard"} | (
             {"agencybus-bank"} if topic.event_type == PAYMENT_BLOCK_REQUEST else set()
         ) | (

@@ -151,8 +151,9 @@ class Ingestor:
             return False, str(exc)[:500]
         return True, None
 
-    def check_platform_signature(self, decoded: codec.DecodedMessage) -> tuple[bool | None, str | None]:
-        """The platform's signature on its takedown answer: as for the bank, by the platform's code."""
+    def check_signer_signature(self, decoded: codec.DecodedMessage) -> tuple[bool | None, str | None]:
+        """The platform's signature on its takedown answer (or the agency's on its request), by the
+        signer's code in header.agency: as for the bank."""
         platform = str(decoded.record["header"]["agency"])
         if platform not in self.keyring.signers:
             self.keyring = Keyring.load(self.settings.resolved_keys_dir)  # a platform's key added since
@@ -197,8 +198,13 @@ class Ingestor:
                             changed = st.apply_block_status(
                                 s, decoded.record, signature_ok=ok, signature_note=note
                             )
+                        elif record_name == "TakedownRequested":
+                            ok, note = self.check_signer_signature(decoded)
+                            if ok is False:  # forged or altered: never shown as the agency's request
+                                raise st.StoreError(f"takedown request signature does not verify: {note}")
+                            changed = st.apply_record(s, record_name, decoded.record, received_at=received)
                         elif record_name == "TakedownAnswered":
-                            ok, note = self.check_platform_signature(decoded)
+                            ok, note = self.check_signer_signature(decoded)
                             changed = takedowns.apply_answer(s, decoded.record, signature_ok=ok, note=note)
                         else:
                             changed = st.apply_record(s, record_name, decoded.record, received_at=received)

@@ -94,7 +94,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "NEEDS_INFO": {"vi": "Cần bổ sung thông tin", "en": "Needs more information"},
     "NOT_REMOVED": {"vi": "Chưa gỡ", "en": "Not removed"},
     "NOT_FOUND": {"vi": "Không tìm thấy", "en": "Not found"},
-    "takedown-request": {"vi": "Yêu cầu gỡ bỏ", "en": "Takedown request"},
     "events_per_agency_week": {"vi": "Sự kiện theo cơ quan (7 ngày)", "en": "Events per agency (7 days)"},
     "alerts_per_week": {"vi": "Cảnh báo theo tuần và mức độ", "en": "Alerts per week by severity"},
     "cases_per_commune": {"vi": "Vụ việc theo xã/phường", "en": "Cases per commune/ward"},

@@ -101,3 +101,28 @@ def test_a_request_is_also_an_agency_event_for_the_counts(store: st.Store) -> No
     assert store.apply("TakedownRequested", rec) is True
     assert store.apply("TakedownRequested", rec) is False
     assert TakedownRequested.from_avro(rec).platform == "SHOPEE"
+
+
+def test_the_yearly_report_counts_takedowns_per_platform_with_late_and_overdue(store: st.Store) -> None:
+    from consumers.steering import reports
+
+    late, overdue = request_record(), request_record()
+    for rec in (late, overdue):
+        store.apply("TakedownRequested", rec)
+    with store.session() as s:
+        td.apply_answer(s, answer_record(late, "REMOVED", hours=26), signature_ok=True, note=None)
+        day = NOW.date()
+        report = reports.yearly_report(
+            s,
+            day,
+            day,
+            province_code="38",
+            names=reports.load_names("38", "en"),
+            lang="en",
+            now=NOW + timedelta(days=3),
+        )
+    [section] = [x for x in report.sections if x.key == "takedowns"]
+    [table] = section.tables
+    assert table.headers[:2] == ["Platform", "Requested"]
+    assert table.raw_rows == [["platform", "SHOPEE", 2, 1, 0, 0, 0, 0, 1, 1, 0]]
+    assert table.rows[-1] == ["Total", "2", "1", "0", "0", "0", "0", "1", "1", "0"]

@@ -20,6 +20,12 @@ the processors):
 * ``payment-block``: a signed CA payment-block request. Rule ``payment-block-request``;
   recipients BCD389, CA.
 
+Every other ``health`` seller trades on Shopee and QLTT also sends Shopee a signed takedown
+request for its shop and a listing, resting on the violation: half of them two days after it
+(their 24-hour deadline long past: answered late or overdue), half in the last day of the
+span (a platform answering at once answers in time). The request is evidence of the same
+seller, so it is in that case's ``event_ids``.
+
 Noise sellers get events that no rule fires on (inspections, complaints, a tax anomaly, at
 most one non-counterfeit violation on non-health goods). Decoy sellers share a marketplace
 escrow account or a courier hotline (identifiers on the warninglist) and each have one
@@ -46,6 +52,7 @@ from schemas.models import (
     ConsumerComplaintFiled,
     InspectionRecorded,
     PaymentBlockRequested,
+    TakedownRequested,
     TaxAnomalyDetected,
     ViolationRecorded,
 )
@@ -348,6 +355,36 @@ class _Generator:
             }
         )
 
+    def takedown_request(
+        self, when: datetime, seller: Seller, violation: ViolationRecorded
+    ) -> TakedownRequested:
+        header = self.header("QLTT", when, seller, "QLTT-GB")
+        header["recorded_at"] = when  # sent from the dashboard as it is made
+        handle = seller.shop["handle"]
+        listing = f"https://shopee.vn/{handle}/{self.rng.randrange(10**8, 10**9)}"
+        return TakedownRequested.model_validate(
+            {
+                "header": header,
+                "seller": {"name": seller.name, "shops": [seller.shop]},
+                "request_id": str(uuid.uuid5(self.namespace, f"takedown:{header['event_id']}")),
+                "platform": "SHOPEE",
+                "targets": [
+                    {"target_id": "1", "kind": "SHOP", "shop_handle": handle},
+                    {"target_id": "2", "kind": "LISTING", "listing_url": listing},
+                ],
+                "reason": "Gian hàng bán sản phẩm vi phạm đã bị xử phạt; đề nghị gỡ bỏ gian hàng và tin đăng",
+                "legal_basis": {
+                    "legal_document": "Nghị định 52/2013/NĐ-CP (sửa đổi bởi Nghị định 85/2021/NĐ-CP)",
+                    "article": "Điều 36",
+                    "decision_number": violation.legal_basis.decision_number,
+                    "issuing_authority": "Chi cục Quản lý thị trường tỉnh Thanh Hóa",
+                },
+                "evidence_event_ids": [str(violation.header.event_id)],
+                "deadline": when + timedelta(hours=24),
+                "requested_by": "Đội Quản lý thị trường số 1",
+            }
+        )
+
     def when(self, earliest_day: float = 0, latest_day: float = SPAN_DAYS) -> datetime:
         return self.start + timedelta(seconds=self.rng.uniform(earliest_day * 86400, latest_day * 86400))
 
@@ -428,16 +465,26 @@ def generate(
                 )
             )
         elif kind == "health":
-            out.append(
-                gen.violation(
-                    "QLTT",
-                    gen.when(day0, day0 + 1),
-                    s,
-                    {"name": s.name, "shops": [s.shop]},
-                    ["LABELLING"],
-                    [gen.rng.choice(["COSMETICS", "FUNCTIONAL_FOOD"])],
-                )
+            takedown = p % (2 * len(kinds)) == kinds.index("health")  # every other health seller
+            if takedown:
+                s.shop["platform"] = "SHOPEE"
+            violation = gen.violation(
+                "QLTT",
+                gen.when(day0, day0 + 1),
+                s,
+                {"name": s.name, "shops": [s.shop]},
+                ["LABELLING"],
+                [gen.rng.choice(["COSMETICS", "FUNCTIONAL_FOOD"])],
             )
+            out.append(violation)
+            if takedown:
+                fresh = (p // (2 * len(kinds))) % 2 == 1
+                sent = (
+                    gen.when(SPAN_DAYS + 0.2, SPAN_DAYS + 0.9)
+                    if fresh
+                    else violation.header.recorded_at + timedelta(days=2)
+                )
+                out.append(gen.takedown_request(sent, s, violation))
         else:
             out.append(gen.block_request(gen.when(day0, day0 + 1), s))
         rule_ids, recipients = PLANTED_RULES[kind]
@@ -525,15 +572,16 @@ def publish_scenario(
 ) -> dict[str, Any]:
     """Publish the events in order through one SDK publisher per agency at ``rate`` events/s (0: flat out).
 
-    Creates CA's signing key under the keys dir if it is missing (payment-block requests are signed).
+    Creates the signing keys of CA (payment-block requests) and QLTT (takedown requests) under the
+    keys dir if they are missing: those requests are signed.
     """
     from producers.publisher import Delivery, Publisher
 
     events = scenario.events if isinstance(scenario, Scenario) else list(scenario)
-    if any(isinstance(e, PaymentBlockRequested) for e in events):
-        for agency in {e.header.agency for e in events if isinstance(e, PaymentBlockRequested)}:
-            if not private_key_path(settings.resolved_keys_dir, agency).exists():
-                generate_keypair(agency, settings.resolved_keys_dir)
+    signed = (PaymentBlockRequested, TakedownRequested)
+    for agency in {e.header.agency for e in events if isinstance(e, signed)}:
+        if not private_key_path(settings.resolved_keys_dir, agency).exists():
+            generate_keypair(agency, settings.resolved_keys_dir)
     delivery = Delivery(settings, "simulator")
     publishers: dict[str, Publisher] = {}
     stats = {"delivered": 0, "queued": 0, "duplicates": 0}

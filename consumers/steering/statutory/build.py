@@ -58,7 +58,7 @@ def build_report(
     check_may_issue(viewer, kind, agency, config)
     previous = period.previous_year()
     scope = Scope(s, kind, agency, Visibility.of(s, viewer), names, period, previous)
-    sections, withheld = build_sections(scope)
+    sections, withheld = build_sections(scope, now)
     draft = drafts.load(s, drafts.DraftKey(kind, agency, period.start, period.end))
     return Report(
         kind=kind,

@@ -3,9 +3,9 @@
 Each table is built twice over the same rules, for the period and for the same period a year
 earlier, so every line carries its comparison. Tables are by agency (the compiled report) and
 by commune/ward (events before 1 July 2025 by their legacy district). Each states under it how
-it counts. A module that adds a section (e.g. platform takedowns) appends a builder to
-:data:`SECTION_BUILDERS`; it receives the same :class:`Scope` and must count only what
-``scope.visibility`` lets through.
+it counts; section 8 (takedown requests to platforms) is ``takedown_section``. A module that
+adds a section appends a builder to :data:`SECTION_BUILDERS`; it receives the same
+:class:`Scope` and must count only what ``scope.visibility`` lets through.
 """
 
 from __future__ import annotations
@@ -442,24 +442,27 @@ def summary_section(scope: Scope, now: Facts, before: Facts) -> Section:
     return Section("summary", "Kết quả chủ yếu", [table])
 
 
-SECTION_BUILDERS: list[SectionBuilder] = []  # further sections, after table 7 (e.g. platform takedowns)
+SECTION_BUILDERS: list[SectionBuilder] = []  # further sections, after table 8
 
 
-def build_sections(scope: Scope) -> tuple[list[Section], int]:
+def build_sections(scope: Scope, now: datetime) -> tuple[list[Section], int]:
     """Every section of the report, and how many items in scope the viewer may not see."""
-    now, before = gather(scope, scope.period), gather(scope, scope.previous)
+    from consumers.steering.statutory.takedown_section import takedown_section  # it builds on this module
+
+    now_facts, before = gather(scope, scope.period), gather(scope, scope.previous)
     sections = [
-        summary_section(scope, now, before),
-        *event_sections(scope, now, before),
-        block_section(scope, now, before),
-        joint_case_section(scope, now, before),
-        legal_basis_section(scope, now, before),
+        summary_section(scope, now_facts, before),
+        *event_sections(scope, now_facts, before),
+        block_section(scope, now_facts, before),
+        joint_case_section(scope, now_facts, before),
+        legal_basis_section(scope, now_facts, before),
+        takedown_section(scope, now),
     ]
     for builder in SECTION_BUILDERS:
         extra = builder(scope)
         if extra is not None:
             sections.append(extra)
-    return sections, now.withheld
+    return sections, now_facts.withheld
 
 
 __all__ = ["SECTION_BUILDERS", "Scope", "SectionBuilder", "area_of", "build_sections", "period_bounds"]

@@ -109,7 +109,7 @@ def visible_alert(alert: Mapping[str, Any], viewer_agency: str) -> dict[str, Any
         out["opened_at"], out["updated_at"] = opened, updated
     if alert.get("rules_fired"):
         out["rules_fired"] = [
-            {**hit, "fired_at": _seen_time(hit.get("fired_at"), times, opened)}
+            {**hit, "fired_at": seen_time(hit.get("fired_at"), times, opened)}
             for hit in alert["rules_fired"]
         ]
     if isinstance(header, Mapping):
@@ -119,7 +119,7 @@ def visible_alert(alert: Mapping[str, Any], viewer_agency: str) -> dict[str, Any
     return out
 
 
-def _seen_time(fired_at: Any, times: list[Any], opened: Any) -> Any:
+def seen_time(fired_at: Any, times: list[Any], opened: Any) -> Any:
     """When a rule fired, as the viewer may know it: the latest time of the viewer's evidence
     at or before the firing (the firing's own time may be a withheld item's), else ``opened``."""
     if fired_at is None:
@@ -141,6 +141,7 @@ __all__ = [
     "STEERING_COMMITTEE",
     "may_see",
     "most_restrictive",
+    "seen_time",
     "sees_everything",
     "visible_alert",
     "withheld_text",

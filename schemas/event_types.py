@@ -101,7 +101,7 @@ class EventType:
 
     @property
     def agency_event(self) -> bool:
-        """Published by agencies about sellers on per-agency topics; the processors correlate these."""
+        """Published by agencies on their own topics (the processors read them; see ``correlated``)."""
         return self.published_by == AGENCY
 
     @property

@@ -9,12 +9,14 @@ dashboard's store projects it, and the ACL plan lets only its publisher write it
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from agencybus import acl
@@ -28,7 +30,8 @@ from processors.identity import IdentityResolver
 from processors.ingest import source_topics
 from processors.reference import ReferencePipeline
 from processors.rules import parse_rules
-from producers.file_import import columns_for, importable_types
+from producers.commands import template
+from producers.file_import import columns_for, import_file, importable_types
 from producers.publisher import Publisher
 from schemas import codec, reference
 from schemas import event_types as et
@@ -155,3 +158,31 @@ def test_a_type_added_by_its_descriptor_is_published_correlated_projected_and_in
         row = s.scalars(select(st.AgencyEvent).where(st.AgencyEvent.event_type == "product-recall")).one()
         assert (row.agency, row.event_id) == ("SYT", str(example.header.event_id))
     assert translate("product-recall", "vi") == "Thu hồi sản phẩm"
+
+
+def test_a_type_added_by_its_descriptor_is_imported_from_a_file_and_has_a_template(
+    recall: et.EventType, settings: Settings, tmp_path: Path
+) -> None:
+    ensure_topics(settings, [tc.agency_topic("product-recall", "SYT")])
+    run = uuid.uuid4().hex[:8]
+    path = tmp_path / "thu-hoi.csv"
+    path.write_text(
+        "header.source_record_id,header.occurred_at,seller.name,seller.phones,recall_number,"
+        "product_categories,description\n"
+        f"TH-{run}-1,2025-08-04T09:30:00+07:00,Cửa hàng An Khang,0912 765 432,15/QĐ-SYT,FUNCTIONAL_FOOD,"
+        "Thu hồi lô viên uống giảm cân\n"
+        f"TH-{run}-2,2025-08-04T09:30:00+07:00,Cửa hàng An Khang,0912 765 432,16/QĐ-SYT,PERFUME,x\n",
+        encoding="utf-8",
+    )
+    with Publisher("SYT", settings) as publisher:
+        summary = import_file(path, publisher, "product-recall")
+    assert (summary.read, summary.published, summary.rejected) == (2, 1, 1)
+    reject = (tmp_path / "thu-hoi.rejects.csv").read_text(encoding="utf-8-sig")
+    assert "product_categories" in reject and "PERFUME" in reject
+
+    template(event_type="product-recall", out=tmp_path / "mau.xlsx")
+    book = load_workbook(tmp_path / "mau.xlsx")
+    data, _codes, guide = book.worksheets
+    paths = {row[1] for row in guide.iter_rows(min_row=2, values_only=True) if row and row[1]}
+    assert {"recall_number", "product_categories", "description"} <= paths
+    assert "15/QĐ-SYT" in [cell.value for cell in data[2]], "the descriptor's example is the template's row 2"

@@ -2,14 +2,16 @@
 
 The plan comes from two sources of truth only: the agency registry
 (``schemas/reference/agencies.yaml``: who the agencies are, who may request payment blocks,
-who receives alerts) and the topic catalog (``schemas/topics.py``). ``agencybus acl plan``
-prints it; ``agencybus acl apply`` (``agencybus.acl_apply``) makes the cluster match it.
+who receives alerts) and the event types' descriptors (``schemas/event_types.py``: who may
+publish each, on which topic of ``schemas/topics.py``). ``agencybus acl plan`` prints it;
+``agencybus acl apply`` (``agencybus.acl_apply``) makes the cluster match it.
 
 Least privilege, one SCRAM principal per agency and per role:
 
 * an agency (``QLTT``) writes its own agency topics (prefix ``agency.qltt.``) and reads only its
-  own alert topic and its forwarder's group; an agency the registry does not allow to request
-  payment blocks is DENIED its request topic name, so it cannot write one even if it existed;
+  own alert topic and its forwarder's group; an agency an event type's descriptor does not allow
+  to publish it (payment-block requests: the registry's ``may_request_payment_blocks``) is DENIED
+  that type's topic name, so it cannot write one even if it existed;
 * the gateway writes the agency topics of every agency (it authenticates each by API key and
   publishes an event only to its own agency's topic), with the same denials;
 * the processors read every agency topic and ``cases.updates.v1``, write the alert topics and
@@ -159,20 +161,16 @@ def _allow(p: Principal, resource: Resource, name: str, pattern: Pattern, *ops: 
 
 
 def _publishes_for(p: Principal, agencies: Iterable[str]) -> list[Binding]:
-    """Write one or more agencies' topics; DENY a request topic to an agency that may not request."""
+    """Write one or more agencies' topics; DENY each agency the topics of types its descriptor forbids it."""
     from schemas import reference
 
     registry = reference.agencies()
     out: list[Binding] = []
-    guarded = (
-        (et.PAYMENT_BLOCK_REQUEST, "may_request_payment_blocks"),
-        (et.TAKEDOWN_REQUEST, "may_request_takedowns"),
-    )
     for code in agencies:
         out += _allow(p, Resource.TOPIC, tc.agency_topic_prefix(code), Pattern.PREFIXED, Operation.WRITE)
-        for etype, flag in guarded:
-            if not getattr(registry[code], flag):
-                name = f"{tc.agency_topic_prefix(code)}{tc.AGENCY_KINDS[etype.key]}.v{etype.major}"
+        for etype in et.agency_topic_types():
+            if not etype.may_publish(registry[code]):
+                name = f"{tc.agency_topic_prefix(code)}{etype.topic}.v{etype.major}"
                 out.append(
                     Binding(p.name, Resource.TOPIC, name, Pattern.LITERAL, Operation.WRITE, Permission.DENY)
                 )

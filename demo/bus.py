@@ -39,18 +39,6 @@ from schemas.models import BaseEvent
 
 Output = Callable[[str], None]
 
-# The fields that tell an officer what an event is about, per record.
-KEY_FIELDS: dict[str, tuple[str, ...]] = {
-    "InspectionRecorded": ("inspection_type", "outcome", "product_categories"),
-    "ViolationRecorded": ("categories", "fine_vnd", "seized_goods_value_vnd"),
-    "TaxAnomalyDetected": ("anomaly_kind", "tax_period", "estimated_tax_gap_vnd"),
-    "ConsumerComplaintFiled": ("channel", "categories", "amount_paid_vnd"),
-    "PaymentBlockRequested": ("request_id", "action", "scope", "requested_by"),
-    "PaymentBlockStatusChanged": ("request_id", "status", "bank_branch"),
-    "JointCaseAlert": ("case_id", "version", "severity", "rules_fired", "recipients"),
-    "CaseUpdated": ("case_id", "action", "lead_agency", "actor_agency"),
-}
-
 
 @dataclass(frozen=True)
 class Published:
@@ -163,7 +151,7 @@ def describe(message: DecodedMessage, key: bytes | None = None) -> str:
     ]
     if key is not None:
         parts.append(f"key={key.decode(errors='replace')}")
-    for name in KEY_FIELDS.get(message.event_type.record_name, ()):
+    for name in message.event_type.key_fields:  # what tells an officer what it is about
         if message.record.get(name) not in (None, [], ""):
             parts.append(f"{name}={_short(message.record[name])}")
     return mask_text(" ".join(parts))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from schemas import event_types
 from schemas.models import (
     VIETNAM_TZ,
     BankAccount,
@@ -112,6 +113,9 @@ def _seller(variant: int) -> SellerRef:
 
 def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False) -> list[BaseEvent]:
     """One valid event of every type, in the order a real case would produce them.
+
+    A type whose descriptor (``schemas/event_types.py``) has an ``example`` adds that one at the
+    end; every other type is in the story below (a test checks every type has exactly one).
 
     ``base_time`` (default 2025-10-15 09:00 Vietnam time) is when the joint case was
     opened; the events before it are spread over the previous weeks. Event ids are stable
@@ -432,7 +436,20 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
         case_id="JC-3f9a1c2b7d4e",
         deadline=at(0.9) + timedelta(hours=24),
     )
-    return [inspection, violation, tax, complaint, block, status, alert, update, takedown, answer]
+    story: list[BaseEvent] = [
+        inspection,
+        violation,
+        tax,
+        complaint,
+        block,
+        status,
+        alert,
+        update,
+        takedown,
+        answer,
+    ]
+    # types whose descriptor brings its own example (types added after this story was written)
+    return story + [t.example(base, fresh_ids) for t in event_types.all_types() if t.example is not None]
 
 
 __all__ = ["DEFAULT_BASE_TIME", "example_events"]

@@ -1194,8 +1194,9 @@ def model_for(key_or_record_name: str) -> type[BaseEvent]:
     """The event model for a record name (``ViolationRecorded``) or an event type key (``violation``)."""
     if key_or_record_name in MODELS:
         return MODELS[key_or_record_name]
-    if key_or_record_name in event_types.BY_KEY:
-        return MODELS[event_types.BY_KEY[key_or_record_name].record_name]
+    etype = event_types.BY_KEY.get(key_or_record_name) or event_types.BY_RECORD.get(key_or_record_name)
+    if etype is not None:  # a type registered at run time carries its model in its descriptor
+        return etype.model
     raise KeyError(
         f"unknown event type {key_or_record_name!r}; expected a key ({', '.join(event_types.BY_KEY)}) "
         f"or a record name ({', '.join(MODELS)})"

@@ -26,6 +26,7 @@ from consumers.steering import store as st
 from consumers.steering import takedowns
 from schemas import codec
 from schemas import topics as tc
+from schemas.event_types import NOT_PROJECTED
 
 log = structlog.get_logger("agencybus.steering.ingest")
 
@@ -43,21 +44,24 @@ SIGNATURE_FAILURES = Counter(
 BANK_SIGNER = "NHNN"
 
 # Records each non-agency topic may carry; anything else is a dead letter.
-EXPECTED = {
-    tc.ALERTS_ALL.name: {"JointCaseAlert"},
-    tc.CASE_UPDATES.name: {"CaseUpdated"},
-    tc.PAYMENT_BLOCK_STATUS.name: {"PaymentBlockStatusChanged"},
-}
+EXPECTED = {t.name: {t.event_type.record_name} for t in tc.base_topics() if t.event_type is not None}
 
 
 def dashboard_topics() -> tuple[str, ...]:
-    """What the dashboard reads: alerts, actions, bank statuses, every agency topic (counts, report)
-    and the platforms' takedown answers."""
+    """What the dashboard reads: alerts, actions, bank statuses, the agency topics (counts, report)
+    and the platforms' takedown answers.
+
+    Not the topics of a type whose descriptor says the dashboard does not project it.
+    """
     return (
         tc.ALERTS_ALL.name,
         tc.CASE_UPDATES.name,
         tc.PAYMENT_BLOCK_STATUS.name,
-        *(t.name for t in tc.agency_topics()),
+        *(
+            t.name
+            for t in tc.agency_topics()
+            if t.event_type is not None and t.event_type.projection != NOT_PROJECTED
+        ),
         *(t.name for t in tc.platform_answer_topics()),
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from schemas import event_types
+
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
@@ -92,7 +94,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "NEEDS_INFO": {"vi": "Cần bổ sung thông tin", "en": "Needs more information"},
     "NOT_REMOVED": {"vi": "Chưa gỡ", "en": "Not removed"},
     "NOT_FOUND": {"vi": "Không tìm thấy", "en": "Not found"},
-    "takedown-request": {"vi": "Yêu cầu gỡ bỏ", "en": "Takedown request"},
     "events_per_agency_week": {"vi": "Sự kiện theo cơ quan (7 ngày)", "en": "Events per agency (7 days)"},
     "alerts_per_week": {"vi": "Cảnh báo theo tuần và mức độ", "en": "Alerts per week by severity"},
     "cases_per_commune": {"vi": "Vụ việc theo xã/phường", "en": "Cases per commune/ward"},
@@ -179,11 +180,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "CLOSE": {"vi": "Đóng vụ việc", "en": "Closed"},
     "REOPEN": {"vi": "Mở lại", "en": "Reopened"},
     "OTHER": {"vi": "Khác", "en": "Other"},
-    "inspection": {"vi": "Kiểm tra", "en": "Inspection"},
-    "violation": {"vi": "Vi phạm", "en": "Violation"},
-    "tax-anomaly": {"vi": "Bất thường thuế", "en": "Tax anomaly"},
-    "complaint": {"vi": "Khiếu nại", "en": "Complaint"},
-    "payment-block-request": {"vi": "Yêu cầu phong tỏa", "en": "Payment-block request"},
+    # the agency event types' labels come from their descriptors (schemas/event_types.py), below
     "RECEIVED": {"vi": "Đã tiếp nhận", "en": "Received"},
     "EXECUTED": {"vi": "Đã phong tỏa", "en": "Executed"},
     "REJECTED": {"vi": "Từ chối", "en": "Rejected"},
@@ -199,7 +196,10 @@ MESSAGES: dict[str, dict[str, str]] = {
 def translate(key: str, lang: str) -> str:
     entry = MESSAGES.get(key)
     if entry is None:
-        return key
+        etype = event_types.BY_KEY.get(key)
+        if etype is None or not etype.agency_event:
+            return key
+        entry = dict(etype.labels)
     return entry.get(lang) or entry.get(DEFAULT_LANG) or key
 
 

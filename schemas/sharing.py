@@ -109,8 +109,7 @@ def visible_alert(alert: Mapping[str, Any], viewer_agency: str) -> dict[str, Any
         out["opened_at"], out["updated_at"] = opened, updated
     if alert.get("rules_fired"):
         out["rules_fired"] = [
-            {**hit, "fired_at": seen_time(hit.get("fired_at"), times, opened)}
-            for hit in alert["rules_fired"]
+            {**hit, "fired_at": seen_time(hit.get("fired_at"), times, opened)} for hit in alert["rules_fired"]
         ]
     if isinstance(header, Mapping):
         out["header"] = {**header, "sharing": most_restrictive(_level(e) for e in kept)}

@@ -248,10 +248,20 @@ def verify_record(
 def verify_message(value: bytes, keyring: Keyring, signer: str) -> None:
     """Verify a signed Kafka message value (Avro single-object) as signed by ``signer``.
 
-    Re-encodes the body with the writer schema found from the message fingerprint.
+    Re-encodes the body with the writer schema found from the message fingerprint, and refuses a
+    body that is not that encoding byte for byte: some altered bytes decode to the same record
+    (fastavro reads a negative enum index as Python's negative list index, so ``03`` reads as the
+    same symbol as ``02`` two places before the end), and what the signer signed is the canonical
+    encoding of the content, not any bytes that decode to it. Avro's standard (single-block)
+    encoders write that canonical form.
     Raises SignatureError (or schemas.codec.CodecError for undecodable bytes).
     """
     writer, record = codec.read_writer(value)
+    if codec.encode_body(record, writer) != bytes(value[codec.HEADER_LEN :]):
+        what = f"{writer.record_name} {record.get('header', {}).get('event_id', '?')}"
+        raise SignatureError(
+            f"{what}: the body is not the canonical Avro encoding of its own content (bytes altered)"
+        )
     verify_record(record, writer, keyring, signer)
 
 

@@ -47,6 +47,8 @@ from typing import Any
 
 from agencybus.settings import Settings
 from agencybus.signing import generate_keypair, private_key_path
+from schemas import event_types, reference
+from schemas.event_types import EventType
 from schemas.models import (
     BaseEvent,
     ConsumerComplaintFiled,
@@ -148,6 +150,9 @@ WALLETS = ["momo", "zalopay", "viettelmoney"]
 # Identifiers on processors/warninglist.yaml: shared by many unrelated sellers, must never link them.
 DECOY_ESCROW = {"bin": "970436", "account_number": "0071000888888", "account_name": "SHOPEE ESCROW"}
 DECOY_HOTLINE = "1900 1200"
+# Share of the background events given to the types whose descriptor has a ``simulate`` hook
+# (types added since this generator was written); with no such type nothing changes.
+HOOKED_SHARE = 0.05
 
 PLANTED_RULES: dict[str, tuple[list[str], list[str]]] = {
     "counterfeit-tax": (["counterfeit-tax-180d"], ["BCD389", "CA", "QLTT", "THUE"]),
@@ -155,6 +160,10 @@ PLANTED_RULES: dict[str, tuple[list[str], list[str]]] = {
     "health": (["health-products-violation"], ["BCD389", "QLTT", "SYT"]),
     "payment-block": (["payment-block-request"], ["BCD389", "CA"]),
 }
+
+
+def _hooked_types() -> list[EventType]:
+    return [t for t in event_types.agency_events() if t.simulate is not None]
 
 
 def _ascii(text: str) -> str:
@@ -321,6 +330,14 @@ class _Generator:
                 "description": "Doanh thu kê khai thấp hơn doanh thu trên sàn",
             }
         )
+
+    def hooked(self, etype: EventType, when: datetime, seller: Seller) -> BaseEvent:
+        """A background event of a type that brings its own generator (its descriptor's ``simulate``)."""
+        assert etype.simulate is not None
+        registry = reference.agencies()
+        agency = self.rng.choice(sorted(code for code, a in registry.items() if etype.may_publish(a)))
+        header = self.header(agency, when, seller, etype.key.upper())
+        return etype.simulate(header, {"name": seller.name, "phones": [seller.phone]}, self.rng)
 
     def complaint(self, when: datetime, seller: Seller, seller_ref: dict[str, Any]) -> ConsumerComplaintFiled:
         return ConsumerComplaintFiled.model_validate(
@@ -514,8 +531,12 @@ def generate(
         roles.setdefault(s.seller_id, "noise")
     remaining = max(0, events - len(out))
     violated: set[str] = set()
+    hooked = _hooked_types()
     for i in range(remaining):
         s = noise[i % len(noise)] if i < len(noise) else gen.rng.choice(noise)
+        if hooked and gen.rng.random() < HOOKED_SHARE:  # no draw at all when no type has a hook
+            out.append(gen.hooked(gen.rng.choice(hooked), gen.when(), s))
+            continue
         roll = gen.rng.random()
         ref_choice = gen.rng.random()
         ref: dict[str, Any] = (

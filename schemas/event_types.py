@@ -14,6 +14,7 @@ added through the descriptor alone flows through every role.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -84,6 +85,11 @@ class EventType:
     model_class: type[BaseEvent] | None = field(default=None, compare=False, repr=False)
     # An example event (base_time, fresh_ids) -> event; None: part of schemas.examples' own story.
     example: Callable[[datetime, bool], BaseEvent] | None = field(default=None, compare=False, repr=False)
+    # Agency events: a synthetic event (header, seller reference, rng) -> event for the simulator's
+    # background traffic (producers/simulator.py); None: the simulator has its own generator or none.
+    simulate: Callable[[dict[str, Any], dict[str, Any], random.Random], BaseEvent] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def ce_type(self) -> str:
@@ -95,7 +101,7 @@ class EventType:
 
     @property
     def agency_event(self) -> bool:
-        """Published by agencies about sellers on per-agency topics; the processors correlate these."""
+        """Published by agencies on their own topics (the processors read them; see ``correlated``)."""
         return self.published_by == AGENCY
 
     @property
@@ -146,8 +152,10 @@ class EventType:
             raise ValueError(f"{where}: a correlated agency event needs a 'summary' for the evidence list")
         if self.per_publisher and "." in self.topic:
             raise ValueError(f"{where}: a per-publisher 'topic' is a kind (violations), found {self.topic!r}")
-        if not self.agency_event and (self.agency_flag or self.agencies or not self.correlated):
-            raise ValueError(f"{where}: agency_flag/agencies/correlated apply to agency events only")
+        if not self.agency_event and (
+            self.agency_flag or self.agencies or not self.correlated or self.simulate
+        ):
+            raise ValueError(f"{where}: agency_flag/agencies/correlated/simulate apply to agency events only")
         if self.agency_flag and not self.authority:
             raise ValueError(f"{where}: 'authority' must say what agency_flag {self.agency_flag!r} allows")
         if set(self.labels) != {"vi", "en"}:

@@ -10,24 +10,40 @@ may show.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 SUMMARY_MAX = 160
 
 
-@dataclass(frozen=True)
 class Phrase:
-    template: str  # English, str.format with named fields; the msgid a translation keys on
-    fields: Mapping[str, Any]
+    """An English template (``str.format`` with named fields; the msgid a translation keys on) and its fields.
+
+    A plain class with slots, not a frozen dataclass: the processors make one or more per event.
+    """
+
+    __slots__ = ("fields", "template")
+
+    def __init__(self, template: str, fields: Mapping[str, Any]) -> None:
+        self.template = template
+        self.fields = fields
 
     def render(self, template: str | None = None) -> str:
-        return (template or self.template).format(**self.fields)
+        return (template or self.template).format_map(self.fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Phrase) and (self.template, self.fields) == (other.template, other.fields)
+
+    def __repr__(self) -> str:
+        return f"Phrase({self.template!r}, {self.fields!r})"
 
 
-@dataclass(frozen=True)
 class Summary:
-    phrases: tuple[Phrase, ...]
+    """The phrases of one event's summary, in order."""
+
+    __slots__ = ("phrases",)
+
+    def __init__(self, phrases: tuple[Phrase, ...]) -> None:
+        self.phrases = phrases
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -37,11 +53,22 @@ class Summary:
     @property
     def text(self) -> str:
         """The English line, clipped to SUMMARY_MAX: what the alert's evidence carries."""
-        return self.render()
+        phrases = self.phrases
+        if len(phrases) == 1:
+            return clip(phrases[0].template.format_map(phrases[0].fields))
+        return clip("".join([p.template.format_map(p.fields) for p in phrases]))
 
     def render(self, translate: Callable[[str], str] | None = None) -> str:
         """The line with each phrase's template passed through ``translate`` (gettext, say)."""
-        return clip("".join(p.render(translate(p.template) if translate else None) for p in self.phrases))
+        if translate is None:
+            return self.text
+        return clip("".join([p.render(translate(p.template)) for p in self.phrases]))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Summary) and self.phrases == other.phrases
+
+    def __repr__(self) -> str:
+        return f"Summary({self.phrases!r})"
 
 
 def clip(text: str) -> str:

@@ -109,7 +109,7 @@ class Intake:
             )
         agency = str(record["header"]["agency"])
         signature = check_signature(
-            lambda: signing.verify_record(record, writer, self.keyring, agency),
+            lambda: signing.verify_message(value, self.keyring, agency),
             agency,
             str(record.get("signing_key_id")),
         )

@@ -100,6 +100,7 @@ class Ingestor:
             dlq = DeadLetterWriter(self._dlq_producer, consumer="steering-dashboard")
         self.dlq = dlq
         self.keyring = Keyring.load(settings.resolved_keys_dir)
+        self._keyring_loaded = time.monotonic()
         self.assigned: set[TopicPartition] = set()
         self.applied = 0
         self.dead_letters = 0
@@ -155,8 +156,11 @@ class Ingestor:
         """The platform's signature on its takedown answer (or the agency's on its request), by the
         signer's code in header.agency: as for the bank."""
         platform = str(decoded.record["header"]["agency"])
-        if platform not in self.keyring.signers:
-            self.keyring = Keyring.load(self.settings.resolved_keys_dir)  # a platform's key added since
+        if platform not in self.keyring.signers and time.monotonic() - self._keyring_loaded > 5:
+            self.keyring = Keyring.load(
+                self.settings.resolved_keys_dir
+            )  # a key added since (at most every 5 s)
+            self._keyring_loaded = time.monotonic()
         if platform not in self.keyring.signers:
             return None, f"no public key of {platform} in {self.settings.resolved_keys_dir}/keyring"
         try:

@@ -1,24 +1,22 @@
 """A throwaway event type added through its descriptor alone reaches every role.
 
-The type (``ProductRecallIssued``, a health department's product recall) exists only in this
-test: its ``.avsc`` in a temporary directory, its model and descriptor here, its example from
-the descriptor. Nothing else of the code base names it, yet the SDK publishes it to the
+The type (``ProductRecallIssued``, a health department's product recall) exists only in the
+tests (``tests/throwaway_type.py``): its ``.avsc`` in a temporary directory, its model, its
+descriptor and its example. Nothing else of the code base names it, yet the SDK publishes it to the
 embedded broker, the processors' core correlates it with a violation into a joint case, the
 dashboard's store projects it, and the ACL plan lets only its publisher write its topic.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from pydantic import Field
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from agencybus import acl
@@ -32,76 +30,20 @@ from processors.identity import IdentityResolver
 from processors.ingest import source_topics
 from processors.reference import ReferencePipeline
 from processors.rules import parse_rules
-from producers.file_import import columns_for, importable_types
+from producers.commands import template
+from producers.file_import import columns_for, import_file, importable_types
 from producers.publisher import Publisher
-from schemas import catalog, codec, reference, summaries
+from schemas import codec, reference
 from schemas import event_types as et
 from schemas import topics as tc
 from schemas.examples import example_events
-from schemas.models import (
-    EventType,
-    LegalBasis,
-    ProductCategory,
-    SellerEvent,
-    SellerRef,
-    ViolationRecorded,
-    new_header,
-)
+from schemas.models import LegalBasis, ViolationRecorded, new_header
 from tests.helpers import consume_until
+from tests.throwaway_type import SELLER, ProductRecallIssued, temporary_recall
 
 pytestmark = pytest.mark.broker
 NOW = datetime.now(UTC).replace(microsecond=0)
-SELLER = SellerRef(name="Cửa hàng Thực phẩm chức năng An Khang", phones=["0912 765 432"])
 
-
-class ProductRecallIssued(SellerEvent):
-    """A health department orders a seller to recall a product."""
-
-    EVENT_TYPE: ClassVar[EventType]
-
-    recall_number: str
-    product_categories: list[ProductCategory] = Field(default_factory=list)
-    description: str
-
-
-def recall_summary(record: Mapping[str, Any]) -> summaries.Summary:
-    return summaries.Summary(
-        (
-            summaries.Phrase(
-                "Product recall {recall_number}: {description}",
-                {"recall_number": record["recall_number"], "description": record["description"]},
-            ),
-        )
-    )
-
-
-def recall_example(base: datetime, fresh_ids: bool) -> ProductRecallIssued:
-    event_id = uuid.uuid4() if fresh_ids else uuid.uuid5(uuid.NAMESPACE_URL, "product-recall")
-    return ProductRecallIssued(
-        header=new_header(
-            "SYT", source_system="syt-test", province_code="38", occurred_at=base, event_id=event_id
-        ),
-        seller=SELLER,
-        recall_number="15/QĐ-SYT",
-        product_categories=[ProductCategory.FUNCTIONAL_FOOD],
-        description="Thu hồi lô viên uống giảm cân chứa sibutramine",
-    )
-
-
-RECALL = et.EventType(
-    "product-recall",
-    "ProductRecallIssued",
-    topic="product-recalls",
-    description="Product recalls",
-    agencies=("SYT",),
-    summary=recall_summary,
-    filters=frozenset({"product_categories"}),
-    labels={"vi": "Thu hồi sản phẩm", "en": "Product recall"},
-    key_fields=("recall_number", "product_categories"),
-    model_class=ProductRecallIssued,
-    example=recall_example,
-)
-ProductRecallIssued.EVENT_TYPE = RECALL
 
 RULES = {
     "version": 1,
@@ -122,27 +64,6 @@ RULES = {
 }
 
 
-def write_schema(root: Path) -> Path:
-    """The record's .avsc: the shared header and seller (from the complaint's schema) and its own fields."""
-    complaint = catalog.latest("ConsumerComplaintFiled").raw
-    fields = {f["name"]: f for f in complaint["fields"]}
-    schema = {
-        "type": "record",
-        "name": "ProductRecallIssued",
-        "namespace": complaint["namespace"],
-        "fields": [
-            copy.deepcopy(fields["header"]),
-            copy.deepcopy(fields["seller"]),
-            {"name": "recall_number", "type": "string"},
-            copy.deepcopy(fields["product_categories"]),
-            {"name": "description", "type": "string"},
-        ],
-    }
-    (root / "ProductRecallIssued").mkdir(parents=True)
-    (root / "ProductRecallIssued" / "v1.avsc").write_text(json.dumps(schema, ensure_ascii=False))
-    return root
-
-
 def record_of(settings: Settings, topic: str, event_id: str) -> Any:
     """The record of one event on ``topic``, read back from the broker."""
 
@@ -155,9 +76,8 @@ def record_of(settings: Settings, topic: str, event_id: str) -> Any:
 
 @pytest.fixture
 def recall(tmp_path: Path) -> Iterator[et.EventType]:
-    with et.temporary(RECALL, schema_dir=write_schema(tmp_path / "avro")) as etype:
+    with temporary_recall(tmp_path) as etype:
         yield etype
-    assert "product-recall" not in et.BY_KEY and "ProductRecallIssued" not in catalog.record_names()
 
 
 def test_a_type_added_by_its_descriptor_is_published_correlated_projected_and_in_the_acl_plan(
@@ -238,3 +158,31 @@ def test_a_type_added_by_its_descriptor_is_published_correlated_projected_and_in
         row = s.scalars(select(st.AgencyEvent).where(st.AgencyEvent.event_type == "product-recall")).one()
         assert (row.agency, row.event_id) == ("SYT", str(example.header.event_id))
     assert translate("product-recall", "vi") == "Thu hồi sản phẩm"
+
+
+def test_a_type_added_by_its_descriptor_is_imported_from_a_file_and_has_a_template(
+    recall: et.EventType, settings: Settings, tmp_path: Path
+) -> None:
+    ensure_topics(settings, [tc.agency_topic("product-recall", "SYT")])
+    run = uuid.uuid4().hex[:8]
+    path = tmp_path / "thu-hoi.csv"
+    path.write_text(
+        "header.source_record_id,header.occurred_at,seller.name,seller.phones,recall_number,"
+        "product_categories,description\n"
+        f"TH-{run}-1,2025-08-04T09:30:00+07:00,Cửa hàng An Khang,0912 765 432,15/QĐ-SYT,FUNCTIONAL_FOOD,"
+        "Thu hồi lô viên uống giảm cân\n"
+        f"TH-{run}-2,2025-08-04T09:30:00+07:00,Cửa hàng An Khang,0912 765 432,16/QĐ-SYT,PERFUME,x\n",
+        encoding="utf-8",
+    )
+    with Publisher("SYT", settings) as publisher:
+        summary = import_file(path, publisher, "product-recall")
+    assert (summary.read, summary.published, summary.rejected) == (2, 1, 1)
+    reject = (tmp_path / "thu-hoi.rejects.csv").read_text(encoding="utf-8-sig")
+    assert "product_categories" in reject and "PERFUME" in reject
+
+    template(event_type="product-recall", out=tmp_path / "mau.xlsx")
+    book = load_workbook(tmp_path / "mau.xlsx")
+    data, _codes, guide = book.worksheets
+    paths = {row[1] for row in guide.iter_rows(min_row=2, values_only=True) if row and row[1]}
+    assert {"recall_number", "product_categories", "description"} <= paths
+    assert "15/QĐ-SYT" in [cell.value for cell in data[2]], "the descriptor's example is the template's row 2"

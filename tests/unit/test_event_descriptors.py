@@ -6,6 +6,9 @@ the roles has no handling for fails here, naming the type and the role.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from agencybus import acl
@@ -14,12 +17,14 @@ from consumers.steering import store as st
 from consumers.steering.web.i18n import translate
 from processors.ingest import source_topics
 from processors.rules import filter_fields
+from producers import simulator
 from producers.file_import import columns_for, importable_types
 from schemas import catalog, reference
 from schemas import event_types as et
 from schemas import topics as tc
 from schemas.examples import example_events
 from schemas.models import MODELS
+from tests.throwaway_type import temporary_recall
 
 TYPES = et.all_types()
 
@@ -151,3 +156,32 @@ def test_summaries_keep_their_fields_and_render_through_a_translation() -> None:
         summary.render(vi.__getitem__)
         == "Vi phạm [COUNTERFEIT]: hàng giả (QĐ 12/QĐ-XPHC), phạt 15,000,000 đồng"
     )
+
+
+@pytest.mark.parametrize("etype", TYPES, ids=lambda t: t.key)
+def test_a_type_is_signed_exactly_when_its_schema_carries_a_signature(etype: et.EventType) -> None:
+    fields = {f["name"] for f in catalog.latest(etype.record_name).raw["fields"]}
+    assert etype.signed == ({"signature", "signing_key_id"} <= fields), etype.key
+
+
+@pytest.mark.parametrize("etype", TYPES, ids=lambda t: t.key)
+def test_the_fields_demo_prints_and_the_import_fills_are_fields_of_the_record(etype: et.EventType) -> None:
+    fields = {f["name"] for f in catalog.latest(etype.record_name).raw["fields"]}
+    assert set(etype.key_fields) <= fields, etype.key
+    assert etype.import_id_field is None or etype.import_id_field in fields
+
+
+def ids(events: list[Any]) -> list[str]:
+    return [str(e.header.event_id) for e in events]
+
+
+def test_the_simulator_generates_a_type_added_with_a_hook_and_nothing_else_changes(tmp_path: Path) -> None:
+    before = ids(simulator.generate(seed=3, sellers=300, events=800).events)
+    with temporary_recall(tmp_path) as recall:
+        events = simulator.generate(seed=3, sellers=300, events=800).events
+        recalls = [e for e in events if recall == e.EVENT_TYPE]
+        assert recalls and {e.header.agency for e in recalls} == {"SYT"}
+        assert all(recall.model.model_validate(e.model_dump()) == e for e in recalls)
+    assert [
+        str(e.header.event_id) for e in simulator.generate(seed=3, sellers=300, events=800).events
+    ] == before

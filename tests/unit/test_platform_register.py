@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,10 +24,12 @@ def keys(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def intake(keys: Path, tmp_path: Path) -> Intake:
-    register = Register.open(f"sqlite:///{tmp_path / 'platform.db'}")
+def intake(keys: Path, db_url: str) -> Iterator[Intake]:
+    """On SQLite and on PostgreSQL (a fresh schema), as the service runs on either."""
+    register = Register.open(db_url)
     policy = Policy("SHOPEE", frozenset({"QLTT", "CA", "SCT", "THUE"}), reference.takedown_agencies())
-    return Intake(register, policy, signing.Keyring.load(keys), AnswerSigner.from_keys_dir(keys, "SHOPEE"))
+    yield Intake(register, policy, signing.Keyring.load(keys), AnswerSigner.from_keys_dir(keys, "SHOPEE"))
+    register.close()
 
 
 def outbox(intake: Intake) -> list[AnswerRow]:

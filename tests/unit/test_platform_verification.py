@@ -58,6 +58,19 @@ def test_an_altered_request_fails_the_signature(intake: Intake, keys: Path) -> N
     assert "altered after signing" in (verdict.reason_text or "")
 
 
+def test_bytes_that_decode_to_the_signed_content_but_are_not_its_encoding_are_refused(
+    intake: Intake, keys: Path
+) -> None:
+    """fastavro reads enum index -2 (byte 03) as the symbol two before the end: LISTING, like 02."""
+    value = bytearray(signed(request_record(), keys))
+    at = bytes(value).index(b"\x022\x02")  # target_id "2", then kind index 1 (LISTING)
+    value[at + 2] = 0x03
+    record, verdict = intake.judge(bytes(value))
+    assert record is not None and record["targets"][1]["kind"] == "LISTING"  # the same content...
+    assert verdict.reason_code == Reason.SIGNATURE_INVALID  # ...but not the bytes that were signed
+    assert "not the canonical Avro encoding" in (verdict.reason_text or "")
+
+
 def test_a_request_signed_with_a_key_not_in_the_keyring_is_forged(intake: Intake, tmp_path: Path) -> None:
     other = make_keys(tmp_path, "QLTT")  # a QLTT key pair the platform was never given
     _, verdict = intake.judge(signed(request_record(), other))

@@ -907,9 +907,9 @@ class CaseFilter:
     tokens: list[str] = field(default_factory=list)  # normalised identity tokens of ``q``
 
 
-SORTS = {
-    "updated": Case.updated_at,
-    "opened": Case.opened_at,
+SORTS = {  # times from the viewer's own view of each case (joined in ``_filtered``)
+    "updated": AudienceView.updated_at,
+    "opened": AudienceView.opened_at,
     "severity": Case.severity,
     "status": Case.status,
     "case": Case.case_id,
@@ -985,17 +985,15 @@ def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], in
                 conds.append(Case.case_id.in_(tokens.where(AudienceToken.token.like(f"%:{value}"))))
         q = q.where(or_(*conds))
     total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
-    col = SORTS.get(f.sort, Case.updated_at)
-    if f.sort in ("updated", "opened", "") or f.sort not in SORTS:
-        # by the times the viewer's own view of each case holds
-        q = q.join(AudienceView, (AudienceView.case_id == Case.case_id) & (AudienceView.audience == audience))
-        col = AudienceView.opened_at if f.sort == "opened" else AudienceView.updated_at
+    q = q.join(AudienceView, (AudienceView.case_id == Case.case_id) & (AudienceView.audience == audience))
+    col = SORTS.get(f.sort, AudienceView.updated_at)
     q = q.order_by(col.desc() if f.desc else col.asc(), Case.case_id)
     if f.sort == "severity":
-        rows = list(s.scalars(q))
-        rows.sort(key=lambda c: (_SEVERITY_RANK.get(c.severity, 0), c.updated_at), reverse=f.desc)
+        never = datetime.min.replace(tzinfo=UTC)
+        ranked = list(s.execute(q.add_columns(AudienceView.updated_at)).tuples())
+        ranked.sort(key=lambda r: (_SEVERITY_RANK.get(r[0].severity, 0), r[1] or never), reverse=f.desc)
         start = (max(f.page, 1) - 1) * f.per_page
-        return rows[start : start + f.per_page], total
+        return [case for case, _ in ranked[start : start + f.per_page]], total
     q = q.offset((max(f.page, 1) - 1) * f.per_page).limit(f.per_page)
     return list(s.scalars(q)), total
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -20,60 +20,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agencybus.masking import mask_token
+from agencybus.i18n import TZ, translator
 from consumers.steering.store import (
     AgencyEvent,
     AudienceCommune,
     Case,
     CaseRecipient,
     PaymentBlock,
-    SeenCase,
 )
-from consumers.steering.web.i18n import TZ, format_vnd, local_time, translate
 from schemas.sharing import AUDIENCE_ALL
 
 # The 2025 administrative reform: communes replace districts from this day on.
 COMMUNE_ERA_STARTS = date(2025, 7, 1)
-CASE_CSV_COLUMNS = (
-    "case_id",
-    "version",
-    "status",
-    "severity",
-    "seller_name",
-    "lead_agency",
-    "recipients",
-    "commune_codes",
-    "rules_fired",
-    "seller_tokens",
-    "opened_at",
-    "updated_at",
-)
-
-
-def cases_csv(cases: Iterable[SeenCase]) -> str:
-    """The case list as CSV (UTF-8 with BOM so spreadsheet programs show Vietnamese correctly)."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CASE_CSV_COLUMNS)
-    for c in cases:
-        writer.writerow(
-            [
-                c.case_id,
-                c.version,
-                c.status,
-                c.severity,
-                c.seller_name or "",
-                c.lead_agency or "",
-                ";".join(c.recipients),
-                ";".join(c.commune_codes),
-                ";".join(c.rule_ids),
-                ";".join(mask_token(t) for t in c.seller_tokens),  # exports travel: numbers masked
-                c.opened_at.isoformat(),
-                c.updated_at.isoformat(),
-            ]
-        )
-    return out.getvalue()
 
 
 @dataclass
@@ -186,13 +144,13 @@ def yearly_report(
 ) -> YearlyReport:
     """Aggregate the store for [start, end] (dates in Asia/Ho_Chi_Minh) into the report's sections."""
 
-    def t(key: str) -> str:
-        return translate(key, lang)
+    tr = translator(lang)
+    _ = tr.gettext
 
     if end < start:
         raise ValueError(f"period: 'to' ({end.isoformat()}) is before 'from' ({start.isoformat()})")
     lo, hi = period_bounds(start, end)
-    legacy = t("legacy_district")
+    legacy = _("legacy district")
     events = list(
         s.scalars(select(AgencyEvent).where(AgencyEvent.occurred_at >= lo, AgencyEvent.occurred_at < hi))
     )
@@ -209,22 +167,22 @@ def yearly_report(
         return by_agency, by_area
 
     def tables(by_agency: dict[str, int], by_area: dict[str, int], metric: str, money: bool) -> list[Table]:
-        fmt = format_vnd if money else (lambda n: f"{n:,}".replace(",", "."))
+        fmt = tr.vnd if money else tr.number
         a_rows = sorted(by_agency.items())
         c_rows = sorted(by_area.items())
         return [
             Table(
-                title=t("agency"),
-                headers=[t("agency"), metric],
+                title=_("Agency"),
+                headers=[_("Agency"), metric],
                 rows=[[f"{k} — {names.agency(k)}" if names.agency(k) != k else k, fmt(v)] for k, v in a_rows]
-                + [[t("total"), fmt(sum(by_agency.values()))]],
+                + [[_("Total"), fmt(sum(by_agency.values()))]],
                 raw_rows=[["agency", k, names.agency(k), v] for k, v in a_rows],
             ),
             Table(
-                title=t("commune"),
-                headers=[t("commune"), metric],
+                title=_("Commune/ward"),
+                headers=[_("Commune/ward"), metric],
                 rows=[[_area_label(k, names, legacy), fmt(v)] for k, v in c_rows]
-                + [[t("total"), fmt(sum(by_area.values()))]],
+                + [[_("Total"), fmt(sum(by_area.values()))]],
                 raw_rows=[["area", k, _area_label(k, names, legacy), v] for k, v in c_rows],
             ),
         ]
@@ -270,7 +228,7 @@ def yearly_report(
         if b.status in ("EXECUTED", "LIFTED", "EXPIRED"):
             b_exec[agency] += 1
     block_tables = tables(b_agency, b_area, n_label, False)
-    block_tables[0].headers.append(t("EXECUTED"))
+    block_tables[0].headers.append(tr.label("BlockStatus", "EXECUTED"))
     for row, (k, _v) in zip(block_tables[0].rows, sorted(b_agency.items()), strict=False):
         row.append(str(b_exec.get(k, 0)))
     block_tables[0].rows[-1].append(str(sum(b_exec.values())))
@@ -296,7 +254,7 @@ def yearly_report(
             j_area[commune] += 1
     joint = tables(j_agency, j_area, n_label, False)
     for tb in joint:
-        tb.rows[-1] = [t("total"), f"{len(case_ids):,}".replace(",", ".")]
+        tb.rows[-1] = [_("Total"), f"{len(case_ids):,}".replace(",", ".")]
     sections.append(Section("joint_cases", "6. Vụ việc liên ngành" if is_vi else "6. Joint cases", joint))
     return YearlyReport(
         start=start,
@@ -340,4 +298,4 @@ def report_dateline(report: YearlyReport) -> str:
     return f"ngày {local.day:02d} tháng {local.month:02d} năm {local.year}"
 
 
-__all__ = ["cases_csv", "local_time", "report_csv", "yearly_report"]
+__all__ = ["report_csv", "yearly_report"]

@@ -1,0 +1,190 @@
+"""What an officer reads, in Vietnamese first and English second: one gettext catalogue, Babel formats.
+
+Every interface string, code label, rule title and evidence sentence is looked up in the
+``agencybus`` gettext domain (``agencybus/i18n/locale/<lang>/LC_MESSAGES/agencybus.po``, compiled
+to ``.mo`` beside it; ``make i18n`` re-extracts and compiles, docs/i18n.md says how). Interface
+strings use the English text as msgid; codes use ``msgctxt`` = the enum's name and msgid = the code,
+so ``label("Severity", "HIGH")`` is "Cao" in Vietnamese and "High" in English. Amounts and times
+go through Babel in Asia/Ho_Chi_Minh: stored values stay UTC and integers, only this module decides
+how they look. Roles use :func:`translator` and never keep a dictionary of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+from babel.support import Translations
+
+from schemas import reference
+
+DOMAIN = "agencybus"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LANGS = ("vi", "en")
+DEFAULT_LANG = "vi"
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# Babel locales: Vietnamese as in Việt Nam; English with day-month dates like the officers' own.
+BABEL_LOCALES = {"vi": Locale.parse("vi_VN"), "en": Locale.parse("en_GB")}
+DATETIME_PATTERN = "dd/MM/yyyy HH:mm"
+DATE_PATTERN = "dd/MM/yyyy"
+EMPTY = "—"
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction where it is defined; translate it where it is shown."""
+    return message
+
+
+def pick_lang(*candidates: str | None) -> str:
+    """The first supported language among the candidates (query, cookie, …), else Vietnamese."""
+    for candidate in candidates:
+        if candidate in LANGS:
+            return str(candidate)
+    return DEFAULT_LANG
+
+
+@cache
+def translations(lang: str) -> Translations:
+    """The compiled catalogue of ``lang`` (a missing .mo is an error, not silent English)."""
+    if lang not in LANGS:
+        raise ValueError(f"lang: expected one of {', '.join(LANGS)}, found {lang!r}")
+    mo = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    if not mo.exists():
+        raise FileNotFoundError(f"{mo}: the {lang} catalogue is not compiled; run `make i18n`")
+    with mo.open("rb") as fh:
+        return Translations(fh, domain=DOMAIN)
+
+
+class Translator:
+    """One language's view of the catalogue and of Babel's formats (made once per language)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.locale = BABEL_LOCALES[lang]
+        self.catalog = translations(lang)
+
+    # ------------------------------------------------------------------ text
+
+    def gettext(self, message: str, **values: object) -> str:
+        text = self.catalog.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
+        text = self.catalog.ngettext(singular, plural, n)
+        return text % {"num": n, **values}
+
+    def pgettext(self, context: str, message: str) -> str:
+        return str(self.catalog.pgettext(context, message))
+
+    def label(self, enum: str, code: str | None) -> str:
+        """The label of a code (``label("BlockTargetKind", "BANK_ACCOUNT")``); the code if it has none."""
+        if not code:
+            return EMPTY
+        return self.pgettext(enum, str(code))
+
+    def labels(self, enum: str, codes: Iterable[str] | None) -> str:
+        return ", ".join(self.label(enum, c) for c in codes or ()) or EMPTY
+
+    def sharing(self, level: str | None) -> str:
+        """A TLP level as its Vietnamese (or English) name with the TLP code beside it."""
+        return self.label("SharingLevel", level or "AMBER")
+
+    def event_type(self, key: str) -> str:
+        return self.label("EventType", key)
+
+    def rule_title(self, rule_id: str, fallback: str | None = None) -> str:
+        """A rule's title: the catalogue's for a shipped rule, else the title the alert carried."""
+        title = self.pgettext("Rule", rule_id)
+        return fallback or rule_id if title == rule_id else title
+
+    def agency(self, code: str | None) -> str:
+        """An agency's short name from the registry (``BCD389`` → "BCĐ 389"); unknown codes as given."""
+        if not code:
+            return EMPTY
+        found = _registry().get(code)
+        if found is None:
+            return code
+        return (found.short_vi if self.lang == "vi" else found.short_en) or found.code
+
+    def agency_full(self, code: str | None) -> str:
+        found = _registry().get(code or "")
+        if found is None:
+            return code or EMPTY
+        return found.name_vi if self.lang == "vi" else found.name_en
+
+    def agencies(self, codes: Iterable[str] | None) -> str:
+        return ", ".join(self.agency(c) for c in codes or ()) or EMPTY
+
+    def bank(self, bin_or_wallet: str | None) -> str:
+        """A bank's short name from its BIN (``970436`` → "Vietcombank"); a wallet provider as given."""
+        if not bin_or_wallet:
+            return ""
+        return reference.bank_name(bin_or_wallet) or bin_or_wallet
+
+    def bank_branch(self, code: str | None) -> str:
+        """``NHNN-KV10`` → "NHNN Khu vực 10" (the State Bank's 2025 regional branches)."""
+        if not code:
+            return EMPTY
+        prefix, _, number = code.partition("-KV")
+        if prefix == "NHNN" and number.isdigit():
+            return self.gettext("State Bank Region %(n)s", n=int(number))
+        return code
+
+    # ------------------------------------------------------------------ numbers and times
+
+    def vnd(self, amount: float | None) -> str:
+        """``1234567`` → "1.234.567 ₫" (Vietnamese) / "₫1,234,567" (English)."""
+        if amount is None:
+            return EMPTY
+        return str(format_currency(round(amount), "VND", locale=self.locale))
+
+    def number(self, n: float | None) -> str:
+        return EMPTY if n is None else str(format_decimal(n, locale=self.locale))
+
+    def datetime(self, value: datetime | None, *, seconds: bool = False) -> str:
+        """A UTC instant in Asia/Ho_Chi_Minh, ``dd/MM/yyyy HH:mm`` (``:ss`` with ``seconds``)."""
+        if value is None:
+            return EMPTY
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        pattern = DATETIME_PATTERN + (":ss" if seconds else "")
+        return str(format_datetime(value, pattern, tzinfo=TZ, locale=self.locale))
+
+    def date(self, value: datetime | date | None) -> str:
+        """The local calendar day of an instant (or a date as it is)."""
+        if value is None:
+            return EMPTY
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            value = value.astimezone(TZ).date()
+        return str(format_date(value, DATE_PATTERN, locale=self.locale))
+
+
+@cache
+def translator(lang: str = DEFAULT_LANG) -> Translator:
+    return Translator(pick_lang(lang))
+
+
+def _registry() -> dict[str, reference.Agency]:
+    return reference.agencies()
+
+
+__all__ = [
+    "DEFAULT_LANG",
+    "DOMAIN",
+    "LANGS",
+    "LOCALE_DIR",
+    "N_",
+    "TZ",
+    "Translator",
+    "pick_lang",
+    "translations",
+    "translator",
+]

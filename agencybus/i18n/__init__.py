@@ -2,8 +2,8 @@
 
 Every interface string, code label, rule title and evidence sentence is looked up in the
 ``agencybus`` gettext domain (``agencybus/i18n/locale/<lang>/LC_MESSAGES/agencybus.po``, compiled
-to ``.mo`` beside it; ``make i18n`` re-extracts and compiles, docs/i18n.md says how). Interface
-strings use the English text as msgid; codes use ``msgctxt`` = the enum's name and msgid = the code,
+to ``.mo`` beside it by ``make install`` or on first use; ``make i18n`` re-extracts; docs/i18n.md).
+Interface strings use the English text as msgid; codes use ``msgctxt`` = the enum's name and msgid = the code,
 so ``label("Severity", "HIGH")`` is "Cao" in Vietnamese and "High" in English. Amounts and times
 go through Babel in Asia/Ho_Chi_Minh: stored values stay UTC and integers, only this module decides
 how they look. Roles use :func:`translator` and never keep a dictionary of their own.
@@ -11,6 +11,8 @@ how they look. Roles use :func:`translator` and never keep a dictionary of their
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import cache
@@ -49,16 +51,48 @@ def pick_lang(*candidates: str | None) -> str:
     return DEFAULT_LANG
 
 
-@cache
-def translations(lang: str) -> Translations:
-    """The compiled catalogue of ``lang`` (a missing .mo is an error, not silent English)."""
+def compile_mo(po: Path, mo: Path) -> bytes:
+    """Compile ``po`` with Babel and write ``mo`` atomically (bytes returned; unwritable: memory only).
+
+    ``make install`` compiles every catalogue; a checkout whose ``.po`` is newer than its ``.mo``
+    (a merge, an edit) is compiled again on first use, so a stale ``.mo`` is never read.
+    """
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with po.open("rb") as fh:
+        catalog = read_po(fh, domain=DOMAIN)
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    data = buf.getvalue()
+    try:
+        tmp = mo.with_name(f".{mo.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, mo)
+    except OSError:
+        pass  # a read-only install: the compiled bytes serve from memory
+    return data
+
+
+def load_translations(lang: str, locale_dir: Path = LOCALE_DIR) -> Translations:
+    """The compiled catalogue of ``lang``, compiled from its ``.po`` when the ``.mo`` is missing or older."""
     if lang not in LANGS:
         raise ValueError(f"lang: expected one of {', '.join(LANGS)}, found {lang!r}")
-    mo = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
-    if not mo.exists():
-        raise FileNotFoundError(f"{mo}: the {lang} catalogue is not compiled; run `make i18n`")
-    with mo.open("rb") as fh:
-        return Translations(fh, domain=DOMAIN)
+    po = locale_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    mo = po.with_suffix(".mo")
+    if not po.exists():
+        raise FileNotFoundError(f"{po}: the {lang} message catalogue is missing from the installation")
+    if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+        data = compile_mo(po, mo)
+    else:
+        data = mo.read_bytes()
+    return Translations(io.BytesIO(data), domain=DOMAIN)
+
+
+@cache
+def translations(lang: str) -> Translations:
+    """The catalogue of ``lang`` in this package (loaded once per process)."""
+    return load_translations(lang)
 
 
 class Translator:
@@ -184,6 +218,8 @@ __all__ = [
     "N_",
     "TZ",
     "Translator",
+    "compile_mo",
+    "load_translations",
     "pick_lang",
     "translations",
     "translator",

@@ -3,8 +3,9 @@
 ``python -m agencybus.i18n.catalogue update`` (``make i18n``) extracts every ``_()`` /
 ``pgettext()`` of the Jinja templates and Python modules, adds one entry per code of every Avro
 enum (``msgctxt`` = enum name, msgid = code), per event type and per shipped correlation rule,
-merges the template into ``vi.po`` and ``en.po`` and compiles both ``.mo`` files (committed, so an
-installed package needs no build step). The Vietnamese labels of codes and rules are copied from
+merges the template into ``vi.po`` and ``en.po`` and compiles both ``.mo`` files; ``compile``
+(``make install``) only compiles. The ``.mo`` files are build output, not in git: a missing or
+stale one is also compiled on first use (:func:`agencybus.i18n.load_translations`). The Vietnamese labels of codes and rules are copied from
 their one source (``schemas/reference/labels_vi.yaml``, ``processors/rules.yaml``); everything else
 is translated in the ``.po`` files. ``check`` (and ``tests/unit/test_i18n_catalogue.py``) fails on a
 message without a translation, a fuzzy one, or a ``.mo`` older than its ``.po``.
@@ -13,7 +14,6 @@ message without a translation, a fuzzy one, or a ``.mo`` older than its ``.po``.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import sys
 from collections.abc import Iterator
@@ -23,10 +23,10 @@ from pathlib import Path
 import yaml
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_file
-from babel.messages.mofile import read_mo, write_mo
+from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po, write_po
 
-from agencybus.i18n import DOMAIN, LANGS, LOCALE_DIR
+from agencybus.i18n import DOMAIN, LANGS, LOCALE_DIR, compile_mo
 from schemas import labels
 
 ROOT = LOCALE_DIR.parents[2]
@@ -127,12 +127,6 @@ def merged(lang: str, pot: Catalog) -> Catalog:
     return catalog
 
 
-def _mo_bytes(catalog: Catalog) -> bytes:
-    buf = io.BytesIO()
-    write_mo(buf, catalog, use_fuzzy=False)
-    return buf.getvalue()
-
-
 def update() -> None:
     """Write the .pot, both .po files and both .mo files."""
     pot = template()
@@ -147,7 +141,14 @@ def update() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
             write_po(fh, catalog, width=100, sort_output=True, omit_header=False)
-        path.with_suffix(".mo").write_bytes(_mo_bytes(read_catalog(lang)))
+        compile_mo(path, path.with_suffix(".mo"))
+
+
+def compile_all() -> None:
+    """Compile each language's .po into its .mo (what ``make install`` runs)."""
+    for lang in LANGS:
+        path = _po_path(lang)
+        compile_mo(path, path.with_suffix(".mo"))
 
 
 def _needs_text(lang: str, message: Message) -> bool:
@@ -184,7 +185,7 @@ def problems() -> list[str]:
                     found.append(f"{where} is {have.string!r} but its data file says {source!r}")
         mo = _po_path(lang).with_suffix(".mo")
         if not mo.exists():
-            found.append(f"{mo.relative_to(ROOT)}: not compiled (run `make i18n`)")
+            found.append(f"{mo.relative_to(ROOT)}: not compiled (run `make install` or `make i18n`)")
             continue
         with mo.open("rb") as fh:
             compiled = read_mo(fh)
@@ -196,6 +197,9 @@ def problems() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[1:] == ["compile"]:
+        compile_all()
+        return 0
     if argv[1:] == ["update"]:
         update()
         argv = [argv[0], "check"]
@@ -205,7 +209,7 @@ def main(argv: list[str]) -> int:
             print(line, file=sys.stderr)
         print(f"{len(issues)} problem(s) in the message catalogue", file=sys.stderr)
         return 1 if issues else 0
-    print("usage: python -m agencybus.i18n.catalogue update|check", file=sys.stderr)
+    print("usage: python -m agencybus.i18n.catalogue compile|update|check", file=sys.stderr)
     return 2
 
 

@@ -178,6 +178,32 @@ class Settings(BaseSettings):
         description="E-wallet providers the branch can instruct (JSON object provider -> institution)",
     )
 
+    # --- Takedown requests and the platform service --------------------------
+    takedown_deadline_hours: float = Field(
+        24.0,
+        ge=1,
+        le=720,
+        description="Hours a platform has to answer a takedown request the dashboard sends (the deadline)",
+    )
+    platform: str = Field(
+        "SHOPEE",
+        description="Platform this platform service serves (code of schemas/reference/platforms.yaml)",
+    )
+    platform_allowed_agencies: list[str] = Field(
+        default_factory=lambda: ["CA", "QLTT", "SCT"],
+        description="Agencies this platform accepts takedown requests from (and the registry must allow)",
+    )
+    platform_host: str = Field("127.0.0.1", description="Address the platform service's HTTP endpoint binds")
+    platform_port: int = Field(
+        8082, ge=0, le=65535, description="Port of the platform service's HTTP endpoint"
+    )
+    platform_api_token: SecretStr | None = Field(
+        None, description="Bearer token of the platform service's HTTP endpoint (requests in, answers, lists)"
+    )
+    platform_relay_interval_s: float = Field(
+        1.0, gt=0, description="How often the platform service publishes answers waiting in its outbox"
+    )
+
     # --- Steering committee dashboard and forwarder -------------------------
     dashboard_host: str = Field("127.0.0.1", description="Address the dashboard binds")
     dashboard_port: int = Field(8000, ge=0, le=65535, description="Port of the dashboard")
@@ -198,6 +224,19 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(
         900, ge=1, description="Failed logins count for this long; a throttled login waits until then"
     )
+
+    # --- The statutory yearly report ------------------------------------------
+    report_compiling_agency: str = Field(
+        "SCT",
+        description="Agency code that compiles the province's report and receives each agency's report",
+    )
+    report_addressee: str | None = Field(
+        None, description="Addressee of the compiled report (kính gửi), e.g. 'Ủy ban nhân dân tỉnh Thanh Hóa'"
+    )
+    report_parent_body: str | None = Field(
+        None, description="Parent body printed above the compiling agency's name (cơ quan chủ quản)"
+    )
+    report_place: str | None = Field(None, description="Place name of the report's dateline (địa danh)")
 
     @field_validator("province_code")
     @classmethod
@@ -258,9 +297,13 @@ UNSET_MEANS: dict[str, str] = {
     "agencies_file": "the shipped schemas/reference/agencies.yaml",
     "rules_path": "the shipped processors/rules.yaml",
     "warninglist_path": "the shipped processors/warninglist.yaml",
+    "report_addressee": "Ủy ban nhân dân tỉnh <the province's name>",
+    "report_parent_body": "UBND tỉnh <the province's name>",
+    "report_place": "the province's name",
     "identity_hmac_secret": "identity tokens are kept unhashed in processor state",
     "bank_webhook_url": "none (needed only with AGENCYBUS_BANK_SINK=webhook)",
     "session_secret": "generated once under {data_dir}",
+    "platform_api_token": "generated once under {data_dir} (platform-api-token)",
 }
 
 # AGENCYBUS_* variables that are not settings of this object but are read elsewhere: the Kafka

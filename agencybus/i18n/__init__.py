@@ -24,7 +24,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
 
-from schemas import reference
+from schemas import event_types, reference
 
 DOMAIN = "agencybus"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -130,7 +130,12 @@ class Translator:
         return self.label("SharingLevel", level or "AMBER")
 
     def event_type(self, key: str) -> str:
-        return self.label("EventType", key)
+        """An event type's name: the catalogue's, else its descriptor's (a type registered at run time)."""
+        text = self.pgettext("EventType", key)
+        if text != key:
+            return text
+        found = event_types.BY_KEY.get(key)
+        return str(found.labels.get(self.lang) or key) if found is not None else key
 
     def rule_title(self, rule_id: str, fallback: str | None = None) -> str:
         """A rule's title: the catalogue's for a shipped rule, else the title the alert carried."""

@@ -27,7 +27,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po, write_po
 
 from agencybus.i18n import DOMAIN, LANGS, LOCALE_DIR, compile_mo
-from schemas import labels
+from schemas import event_types, labels
 
 ROOT = LOCALE_DIR.parents[2]
 POT = LOCALE_DIR / f"{DOMAIN}.pot"
@@ -37,7 +37,10 @@ AVRO_DIR = ROOT / "schemas" / "avro"
 RULES_FILE = ROOT / "processors" / "rules.yaml"
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
 # Contexts whose Vietnamese text lives in a data file and is copied, never typed into vi.po.
-DATA_CONTEXTS_NOTE = "from schemas/reference/labels_vi.yaml (codes) or processors/rules.yaml (rules)"
+DATA_CONTEXTS_NOTE = (
+    "from schemas/reference/labels_vi.yaml (codes), schemas/event_types.py (event types) "
+    "or processors/rules.yaml (rules)"
+)
 
 
 def _sources() -> Iterator[tuple[Path, str]]:
@@ -77,12 +80,20 @@ def data_entries() -> dict[tuple[str, str], str | None]:
     for enum, symbols in avro_enums().items():
         for code in symbols:
             entries[(enum, code)] = names.enums.get(enum, {}).get(code)
-    for key, text in names.enums.get("EventType", {}).items():
-        entries[("EventType", key)] = text
+    for enum, codes in names.enums.items():  # codes that are not Avro enums (Severity, CaseStatus, …)
+        for code, text in codes.items():
+            entries.setdefault((enum, code), text)
+    for etype in event_types.BY_KEY.values():
+        entries[("EventType", etype.key)] = etype.labels.get("vi")
     rules = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))["rules"]
     for rule in rules:
         entries[("Rule", str(rule["id"]))] = str(rule.get("title") or "") or None
     return entries
+
+
+def english_entries() -> dict[tuple[str, str], str]:
+    """(msgctxt, msgid) -> English text where the data file has one (event types' descriptors)."""
+    return {("EventType", e.key): e.labels["en"] for e in event_types.BY_KEY.values() if e.labels.get("en")}
 
 
 def template() -> Catalog:
@@ -118,12 +129,12 @@ def merged(lang: str, pot: Catalog) -> Catalog:
     # update() may adopt the template's Message objects: give each language its own copy
     catalog.update(copy.deepcopy(pot), no_fuzzy_matching=True, update_header_comment=False)
     catalog.obsolete.clear()
-    if lang == "vi":
-        for (context, code), text in data_entries().items():
-            message = catalog.get(code, context=context)
-            if message is not None and text:
-                message.string = text
-                message.flags.discard("fuzzy")
+    source = data_entries() if lang == "vi" else english_entries()
+    for (context, code), text in source.items():
+        message = catalog.get(code, context=context)
+        if message is not None and text:
+            message.string = text
+            message.flags.discard("fuzzy")
     return catalog
 
 

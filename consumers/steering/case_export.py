@@ -48,8 +48,8 @@ def cases_csv(cases: Iterable[SeenCase], tr: Translator) -> str:
                 "; ".join(c.commune_codes),
                 "; ".join(tr.rule_title(r) for r in c.rule_ids),
                 "; ".join(mask_token(t) for t in c.seller_tokens),
-                tr.datetime(c.opened_at),
-                tr.datetime(c.updated_at),
+                tr.datetime(c.opened_at) if c.opened_at else "",
+                tr.datetime(c.updated_at) if c.updated_at else "",
             ]
         )
     return out.getvalue()

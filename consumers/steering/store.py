@@ -12,7 +12,7 @@ The Kafka offsets consumed are kept in the same transaction as the rows they pro
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,7 +41,16 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from agencybus.masking import mask_account, mask_token
-from schemas.sharing import AUDIENCE_ALL, STEERING_COMMITTEE, may_see, sees_everything, visible_alert
+from consumers.steering.statutory import drafts
+from schemas import event_types as et
+from schemas.sharing import (
+    AUDIENCE_ALL,
+    STEERING_COMMITTEE,
+    may_see,
+    seen_time,
+    sees_everything,
+    visible_alert,
+)
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 CASE_STATUSES = ("OPEN", "CLOSED", "MERGED")
@@ -141,6 +150,19 @@ class AudienceView(Base):
     seller_tokens: Mapped[list[str]] = mapped_column(JSON, default=list)
     commune_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     withheld_count: Mapped[int] = mapped_column(Integer, default=0)
+    # derived from the evidence the audience may see: who else it may know works the case, when
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class AudienceRecipient(Base):
+    """Recipient agencies an audience may know of on a case (the list's agency filter)."""
+
+    __tablename__ = "case_audience_recipients"
+    case_id: Mapped[str] = mapped_column(String(64), ForeignKey("cases.case_id"), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agency: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
 
 
 class AudienceToken(Base):
@@ -230,6 +252,8 @@ class PaymentBlock(Base):
     commune_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     district_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     sharing: Mapped[str] = mapped_column(String(16), default="AMBER")  # of the request
+    legal_document: Mapped[str | None] = mapped_column(String(300), nullable=True)  # legal_basis, as cited
+    legal_article: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class PaymentBlockStatusRow(Base):
@@ -269,6 +293,8 @@ class AgencyEvent(Base):
     seized_value_vnd: Mapped[int] = mapped_column(BigInteger, default=0)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     sharing: Mapped[str] = mapped_column(String(16), default="AMBER")
+    legal_document: Mapped[str | None] = mapped_column(String(300), nullable=True)  # legal_basis, as cited
+    legal_article: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class ConsumerOffset(Base):
@@ -312,6 +338,8 @@ class Store:
 
     def create_schema(self) -> None:
         """Create the tables; a store written by an earlier layout is refused (rebuild it from the bus)."""
+        from consumers.steering import takedowns  # noqa: F401  (its tables are on Base too)
+
         found = inspect(self.engine)
         differences = []
         for table in Base.metadata.sorted_tables:
@@ -331,6 +359,7 @@ class Store:
                 "remove it and start the dashboard again: it is rebuilt from the bus"
             )
         Base.metadata.create_all(self.engine)
+        drafts.create_tables(self.engine)  # officers' report texts: not from the bus, never rebuilt
 
     def close(self) -> None:
         self.engine.dispose()
@@ -356,30 +385,46 @@ class Store:
 
 
 def apply_record(s: Session, record_name: str, record: Mapping[str, Any], *, received_at: datetime) -> bool:
-    """Dispatch a record by its Avro record name; True when it changed the store."""
+    """Project a record by its event type's descriptor (``projection``); True when it changed the store."""
+    etype = et.BY_RECORD.get(record_name)
+    project = PROJECTIONS.get(etype.projection) if etype is not None else None
+    if etype is None or project is None:
+        raise StoreError(f"record {record_name!r} is not one the dashboard consumes")
     try:
-        if record_name == "JointCaseAlert":
-            return apply_alert(s, record, received_at=received_at)
-        if record_name == "CaseUpdated":
-            return apply_case_update(s, record)
-        if record_name == "PaymentBlockStatusChanged":
-            return apply_block_status(s, record)
-        if record_name == "PaymentBlockRequested":
-            changed = apply_block_request(s, record)
-            return apply_agency_event(s, "payment-block-request", record) or changed
-        if record_name in AGENCY_RECORDS:
-            return apply_agency_event(s, AGENCY_RECORDS[record_name], record)
+        return project(s, etype.key, record, received_at)
     except KeyError as exc:
         raise StoreError(f"{record_name}: required field {exc.args[0]!r} missing in record") from None
-    raise StoreError(f"record {record_name!r} is not one the dashboard consumes")
 
 
-AGENCY_RECORDS = {
-    "InspectionRecorded": "inspection",
-    "ViolationRecorded": "violation",
-    "TaxAnomalyDetected": "tax-anomaly",
-    "ConsumerComplaintFiled": "complaint",
+def _project_block_request(s: Session, key: str, rec: Mapping[str, Any], received_at: datetime) -> bool:
+    changed = apply_block_request(s, rec)
+    return apply_agency_event(s, key, rec) or changed
+
+
+# How each descriptor projection (schemas.event_types.PROJECTIONS) writes the store.
+PROJECTIONS: dict[str, Callable[[Session, str, Mapping[str, Any], datetime], bool]] = {
+    "agency-event": lambda s, key, rec, _at: apply_agency_event(s, key, rec),
+    "block-request": _project_block_request,
+    "block-status": lambda s, _key, rec, _at: apply_block_status(s, rec),
+    "alert": lambda s, _key, rec, at: apply_alert(s, rec, received_at=at),
+    "case-update": lambda s, _key, rec, _at: apply_case_update(s, rec),
+    "takedown-request": lambda s, key, rec, _at: _project_takedown_request(s, key, rec),
+    # the ingestor checks the platform's signature first; unchecked here, so kept as a note only
+    "takedown-answer": lambda s, _key, rec, _at: _takedowns().apply_answer(
+        s, rec, signature_ok=None, note=None
+    ),
 }
+
+
+def _takedowns() -> Any:
+    from consumers.steering import takedowns  # imports this module (its tables are on Base)
+
+    return takedowns
+
+
+def _project_takedown_request(s: Session, key: str, rec: Mapping[str, Any]) -> bool:
+    changed = _takedowns().apply_request(s, rec)
+    return apply_agency_event(s, key, rec) or changed
 
 
 def set_offset(s: Session, topic: str, partition: int, next_offset: int) -> None:
@@ -515,7 +560,12 @@ def refresh_views(s: Session, case: Case) -> None:
         .where(Evidence.case_id == case.case_id)
         .order_by(Evidence.occurred_at, Evidence.event_id)
     )
+    # when nothing is visible, the case's times are when the bus first recorded it
+    first = s.scalar(select(func.min(CaseVersion.recorded_at)).where(CaseVersion.case_id == case.case_id))
     full = {
+        "header": {"recorded_at": first},
+        "opened_at": case.opened_at,
+        "updated_at": case.updated_at,
         "recipients": list(case.recipients),
         "seller_name": case.seller_name,
         "seller_tokens": list(case.seller_tokens),
@@ -524,6 +574,7 @@ def refresh_views(s: Session, case: Case) -> None:
             {
                 "agency": e.agency,
                 "sharing": e.sharing,
+                "occurred_at": e.occurred_at,
                 "commune_code": e.commune_code,
                 "seller_tokens": list(e.seller_tokens or []),
                 "seller_name": e.seller_name,
@@ -548,6 +599,9 @@ def refresh_views(s: Session, case: Case) -> None:
         ]
         view.commune_codes = list(seen["commune_codes"])
         view.withheld_count = int(seen["withheld_count"])
+        view.recipients = list(seen["recipients"])
+        view.opened_at, view.updated_at = seen["opened_at"], seen["updated_at"]
+        _sync_children(s, case.case_id, audience, AudienceRecipient, "agency", view.recipients)
         # searched: every identifier the audience may see, in clear (a hit says only "this case")
         _sync_children(s, case.case_id, audience, AudienceToken, "token", list(seen["seller_tokens"]))
         _sync_children(s, case.case_id, audience, AudienceCommune, "commune_code", view.commune_codes)
@@ -654,7 +708,9 @@ def apply_block_request(s: Session, rec: Mapping[str, Any]) -> bool:
     block.requested_at = _ts(header["occurred_at"], "header.occurred_at")
     block.valid_until = _ts(rec["valid_until"], "valid_until")
     block.amount_limit_vnd = rec.get("amount_limit_vnd")
-    block.decision_number = (rec.get("legal_basis") or {}).get("decision_number")
+    basis = rec.get("legal_basis") or {}
+    block.decision_number = basis.get("decision_number")
+    block.legal_document, block.legal_article = _cited(basis)
     block.commune_code = header.get("commune_code")
     block.district_code = header.get("district_code")
     block.sharing = _enum(header.get("sharing") or "AMBER")
@@ -731,12 +787,19 @@ def apply_block_status(
     return True
 
 
+def _cited(basis: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The legal basis as cited (document, article), cut to the columns' width; the report groups it."""
+    document, article = basis.get("legal_document"), basis.get("article")
+    return (str(document)[:300] if document else None, str(article)[:100] if article else None)
+
+
 def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> bool:
     header = rec["header"]
     event_id = _uid(header["event_id"])
     agency = str(header["agency"])
     if s.get(AgencyEvent, (agency, event_id)) is not None:
         return False
+    legal_document, legal_article = _cited(rec.get("legal_basis") or {})
     s.add(
         AgencyEvent(
             agency=agency,
@@ -751,6 +814,8 @@ def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> b
             seized_value_vnd=int(rec.get("seized_goods_value_vnd") or 0),
             outcome=_enum(rec["outcome"]) if rec.get("outcome") is not None else None,
             sharing=_enum(header.get("sharing") or "AMBER"),
+            legal_document=legal_document,
+            legal_article=legal_article,
         )
     )
     s.flush()
@@ -786,6 +851,9 @@ class SeenCase:
     seller_tokens: list[str]
     commune_codes: list[str]
     withheld_count: int
+    recipients: list[str]
+    opened_at: datetime | None
+    updated_at: datetime | None
 
     def __getattr__(self, name: str) -> Any:  # case_id, status, severity, recipients, ...
         return getattr(self.case, name)
@@ -816,6 +884,9 @@ def seen_cases(s: Session, viewer: Viewer, cases: Sequence[Case]) -> list[SeenCa
                 seller_tokens=list(v.seller_tokens) if v else [],
                 commune_codes=list(v.commune_codes) if v else [],
                 withheld_count=v.withheld_count if v else 0,
+                recipients=list(v.recipients) if v else [],
+                opened_at=v.opened_at if v else None,
+                updated_at=v.updated_at if v else None,
             )
         )
     return out
@@ -836,9 +907,9 @@ class CaseFilter:
     tokens: list[str] = field(default_factory=list)  # normalised identity tokens of ``q``
 
 
-SORTS = {
-    "updated": Case.updated_at,
-    "opened": Case.opened_at,
+SORTS = {  # times from the viewer's own view of each case (joined in ``_filtered``)
+    "updated": AudienceView.updated_at,
+    "opened": AudienceView.opened_at,
     "severity": Case.severity,
     "status": Case.status,
     "case": Case.case_id,
@@ -877,7 +948,13 @@ def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], in
     if f.status:
         q = q.where(Case.status == f.status)
     if f.agency:
-        q = q.where(Case.case_id.in_(select(CaseRecipient.case_id).where(CaseRecipient.agency == f.agency)))
+        q = q.where(
+            Case.case_id.in_(
+                select(AudienceRecipient.case_id).where(
+                    AudienceRecipient.audience == audience, AudienceRecipient.agency == f.agency
+                )
+            )
+        )
     if f.commune:
         q = q.where(
             Case.case_id.in_(
@@ -908,13 +985,15 @@ def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], in
                 conds.append(Case.case_id.in_(tokens.where(AudienceToken.token.like(f"%:{value}"))))
         q = q.where(or_(*conds))
     total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
-    col = SORTS.get(f.sort, Case.updated_at)
+    q = q.join(AudienceView, (AudienceView.case_id == Case.case_id) & (AudienceView.audience == audience))
+    col = SORTS.get(f.sort, AudienceView.updated_at)
     q = q.order_by(col.desc() if f.desc else col.asc(), Case.case_id)
     if f.sort == "severity":
-        rows = list(s.scalars(q))
-        rows.sort(key=lambda c: (_SEVERITY_RANK.get(c.severity, 0), c.updated_at), reverse=f.desc)
+        never = datetime.min.replace(tzinfo=UTC)
+        ranked = list(s.execute(q.add_columns(AudienceView.updated_at)).tuples())
+        ranked.sort(key=lambda r: (_SEVERITY_RANK.get(r[0].severity, 0), r[1] or never), reverse=f.desc)
         start = (max(f.page, 1) - 1) * f.per_page
-        return rows[start : start + f.per_page], total
+        return [case for case, _ in ranked[start : start + f.per_page]], total
     q = q.offset((max(f.page, 1) - 1) * f.per_page).limit(f.per_page)
     return list(s.scalars(q)), total
 
@@ -1019,11 +1098,21 @@ def block_counts(s: Session, viewer: Viewer, *, now: datetime, sla: timedelta) -
     return pending, overdue
 
 
+@dataclass(frozen=True)
+class RuleShown:
+    """A rule hit as an agency viewer is shown it (its time from the viewer's own evidence)."""
+
+    rule_id: str
+    title: str
+    severity: str
+    fired_at: datetime | None
+
+
 @dataclass
 class CaseDetail:
     case: SeenCase
     versions: list[CaseVersion]
-    rules: list[CaseRule]
+    rules: Sequence[CaseRule | RuleShown]
     evidence: list[Evidence]
     hidden_evidence: int
     actions: list[CaseActionRow]
@@ -1039,11 +1128,20 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
     versions = list(
         s.scalars(select(CaseVersion).where(CaseVersion.case_id == case_id).order_by(CaseVersion.version))
     )
-    rules = list(s.scalars(select(CaseRule).where(CaseRule.case_id == case_id).order_by(CaseRule.fired_at)))
+    rules: Sequence[CaseRule | RuleShown] = list(
+        s.scalars(select(CaseRule).where(CaseRule.case_id == case_id).order_by(CaseRule.fired_at))
+    )
     all_ev = list(
         s.scalars(select(Evidence).where(Evidence.case_id == case_id).order_by(Evidence.occurred_at))
     )
     evidence = [e for e in all_ev if viewer.can_see_evidence(e, case.recipients)]
+    seen = seen_case(s, viewer, case)
+    if not viewer.steering:  # a rule fired at a withheld item's time shows the viewer's latest before it
+        times = sorted(e.occurred_at for e in evidence)
+        rules = [
+            RuleShown(r.rule_id, r.title, r.severity, seen_time(r.fired_at, times, seen.opened_at))
+            for r in rules
+        ]
     actions = list(
         s.scalars(
             select(CaseActionRow).where(CaseActionRow.case_id == case_id).order_by(CaseActionRow.occurred_at)
@@ -1099,7 +1197,7 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
     ]
     history.sort(key=lambda h: h["at"])
     return CaseDetail(
-        case=seen_case(s, viewer, case),
+        case=seen,
         versions=versions,
         rules=rules,
         evidence=evidence,

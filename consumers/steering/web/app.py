@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -33,16 +33,20 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from agencybus.i18n import LANGS, TZ, Translator, pick_lang, translator
+from agencybus.i18n import LANGS, Translator, pick_lang, translator
 from agencybus.i18n import jinja as i18n_jinja
 from consumers.steering import case_export, reports
 from consumers.steering import store as st
+from consumers.steering import takedowns as td
 from consumers.steering.actions import ACTIONS, ActionError, ActionPublisher
 from consumers.steering.auth import LoginThrottle, Sessions, User, authenticate, load_users
 from consumers.steering.search import query_tokens
-from consumers.steering.web import charts
+from consumers.steering.statutory.letterhead import ReportConfig
+from consumers.steering.takedown_requests import TakedownPublisher, build_takedown_request, offered_shops
+from consumers.steering.web import charts, report_views
 from consumers.steering.web.evidence import evidence_text
 from consumers.steering.web.messages import msg
+from schemas.reference import takedown_agencies
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "agencybus_lang"
@@ -65,8 +69,9 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/cases.csv": ANY_USER,
     "/cases/{case_id}": ANY_USER,
     "/cases/{case_id}/actions": ANY_USER,  # agency users may add notes; the action decides the rest
-    "/reports": STEERING_ONLY,
-    "/reports/yearly": STEERING_ONLY,
+    "/cases/{case_id}/takedowns": ANY_USER,  # an officer of an agency the registry allows (checked there)
+    "/reports": ANY_USER,
+    "/reports/yearly": ANY_USER,  # the route decides (statutory.build.check_may_issue)
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -103,7 +108,10 @@ class DashboardContext:
     province_code: str
     agency_codes: list[str]
     names: Callable[[str], reports.Names]
+    report_config: ReportConfig = field(default_factory=ReportConfig)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    takedown_publisher: TakedownPublisher | None = None
+    takedown_deadline_hours: float = 24.0
     secure_cookies: bool = False  # the service sets it from AGENCYBUS_DASHBOARD_SECURE_COOKIES (on)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     _users: dict[str, User] = field(default_factory=dict)
@@ -310,11 +318,13 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         def load() -> dict[str, Any]:
             with ctx.store.session() as s:
                 ov = st.overview(s, viewer, now=now, sla=ctx.store.sla)
+                takedown_counts = td.counts(s, viewer, now)
                 weeks = st.alerts_per_week(s, viewer, now=now)
                 communes = st.cases_per_commune(s, viewer)
                 feed = st.recent_feed(s, viewer, limit=10)
                 return {
                     "ov": ov,
+                    "takedowns": takedown_counts,
                     "weeks": weeks,
                     "communes": communes,
                     "feed": [_feed_item(entry, tr) for entry in feed],
@@ -347,6 +357,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             "overview.html",
             user=user,
             ov=ov,
+            takedowns=data["takedowns"],
             feed=data["feed"],
             last_seq=data["last_seq"],
             week_chart=week_chart,
@@ -516,6 +527,13 @@ def create_app(ctx: DashboardContext) -> FastAPI:
                 request, "error.html", status_code=404, user=user, title_key="not_found", text_key="not_found"
             )
         now = ctx.now()
+
+        def load_takedowns() -> list[td.TakedownView]:
+            with ctx.store.session() as s:
+                ids = [str(e.event_id) for e in detail.evidence]
+                return td.for_case(s, viewer, case_id, ids, detail.case.recipients, now)
+
+        takedowns = await run_in_threadpool(load_takedowns)
         blocks = [
             {
                 "b": b,
@@ -532,6 +550,10 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             d=detail,
             c=detail.case,
             blocks=blocks,
+            takedowns=takedowns,
+            offered=offered_shops(detail.case.seller_tokens),
+            may_request_takedown=ctx.takedown_publisher is not None and user.agency in takedown_agencies(),
+            takedown_hours=ctx.takedown_deadline_hours,
             csrf=ctx.sessions.csrf_token(nonce),
             agencies=ctx.agency_codes,
             flash=("action_sent" if done_seen else "action_pending") if done else None,
@@ -575,56 +597,65 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         await _wait_for_action(ctx.store, user.agency, event_id, timeout_s=4.0)
         return RedirectResponse(f"/cases/{case_id}?done={event_id}#history", status_code=303)
 
+    @app.post("/cases/{case_id}/takedowns", response_model=None)
+    async def case_takedown(request: Request, case_id: str) -> Response:
+        """ "Request takedown": sign with the officer's agency key and publish; the platform answers."""
+        user, nonce = current(request)
+        form = await request.form()
+        if not ctx.sessions.check_csrf(nonce, str(form.get("csrf") or "")):
+            raise HTTPException(403, "csrf: the form token does not match this session; reload the page")
+        viewer = user.viewer()
+        if ctx.takedown_publisher is None:
+            raise HTTPException(
+                503, "takedown requests are disabled: this dashboard runs without a Kafka producer"
+            )
+
+        def load() -> st.CaseDetail | None:
+            with ctx.store.session() as s:
+                return st.case_detail(s, viewer, case_id) if st.can_view_case(s, viewer, case_id) else None
+
+        detail = await run_in_threadpool(load)
+        if detail is None:
+            raise Forbidden("forbidden_text")
+        try:
+            record = build_takedown_request(
+                case_id,
+                user,
+                platform=str(form.get("platform") or ""),
+                shops=[str(v) for v in form.getlist("shop")],
+                listing_urls=str(form.get("listing_urls") or "").split(),
+                reason=str(form.get("reason") or ""),
+                legal_document=str(form.get("legal_document") or ""),
+                article=str(form.get("article") or "") or None,
+                decision_number=str(form.get("decision_number") or ""),
+                evidence_event_ids=[str(e.event_id) for e in detail.evidence if e.event_type == "violation"],
+                offered=offered_shops(detail.case.seller_tokens),
+                province_code=ctx.province_code,
+                deadline_hours=ctx.takedown_deadline_hours,
+            )
+            request_id = await run_in_threadpool(ctx.takedown_publisher.publish, record)
+        except ActionError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return RedirectResponse(f"/cases/{case_id}?takedown={request_id}#takedowns", status_code=303)
+
     @app.get("/reports", response_class=HTMLResponse)
     async def reports_page(request: Request) -> HTMLResponse:
         user, _ = current(request)
-        local_today = ctx.now().astimezone(TZ).date()
-        return render(
-            request,
-            "reports.html",
-            user=user,
-            default_from=date(local_today.year, 1, 1).isoformat(),
-            default_to=local_today.isoformat(),
-        )
+        return report_views.chooser(request, ctx, user, render)
 
     @app.get("/reports/yearly", response_model=None)
     async def yearly(request: Request, format: str = "html") -> Response:
-        user, _ = current(request)
-        if not user.steering:
-            raise Forbidden("forbidden_text")
-        qp = request.query_params
-        try:
-            start = date.fromisoformat(qp.get("from") or f"{ctx.now().year}-01-01")
-            end = date.fromisoformat(qp.get("to") or ctx.now().date().isoformat())
-        except ValueError as exc:
-            raise HTTPException(400, f"from/to: expected dates as YYYY-MM-DD ({exc})") from None
-        lang = lang_of(request)
+        user, nonce = current(request)
+        return await report_views.report(request, ctx, user, nonce, render, format)
 
-        def build() -> reports.YearlyReport:
-            with ctx.store.session() as s:
-                return reports.yearly_report(
-                    s,
-                    start,
-                    end,
-                    province_code=ctx.province_code,
-                    names=ctx.names(lang),
-                    lang=lang,
-                    now=ctx.now(),
-                )
+    @app.post("/reports/yearly", response_model=None)
+    async def save_report_words(request: Request) -> Response:
+        user, nonce = current(request)
+        return await report_views.save_words(request, ctx, user, nonce)
 
-        try:
-            report = await run_in_threadpool(build)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
-        if format == "csv":
-            return Response(
-                reports.report_csv(report),
-                media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="bao-cao-{start}-{end}.csv"'},
-            )
-        if format != "html":
-            raise HTTPException(400, f"format: expected html or csv, found {format!r}")
-        return render(request, "report.html", user=user, r=report, dateline=reports.report_dateline(report))
+    @app.exception_handler(report_views.ReportForbidden)
+    async def _report_forbidden(request: Request, exc: report_views.ReportForbidden) -> Response:
+        return await _forbidden(request, Forbidden(exc.message_key))
 
     # ------------------------------------------------------------------ JSON
 
@@ -636,7 +667,10 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             viewer = st.Viewer(username="summary", agency=st.STEERING_AGENCY, steering=True)
             with ctx.store.session() as s:
                 ov = st.overview(s, viewer, now=ctx.now(), sla=ctx.store.sla)
+                takedown_counts = td.counts(s, viewer, ctx.now())
                 return {
+                    "takedowns_open": takedown_counts["open"],
+                    "takedowns_overdue": takedown_counts["overdue"],
                     "events": ov.events_total,
                     "cases_total": ov.cases_total,
                     "cases_open": ov.cases_open,

@@ -17,6 +17,9 @@ MESSAGES = {
     "login_csrf": N_("The login form expired or did not come from this site. Please log in again."),
     "forbidden": N_("Access denied"),
     "forbidden_text": N_("This case is not routed to your agency."),
+    "report_forbidden_text": N_(
+        "Your agency prepares only its own report; the compiled report is prepared by Sở Công Thương."
+    ),
     "not_found": N_("Not found"),
     "action_sent": N_("Action sent; history updated."),
     "action_pending": N_("Action sent; the history will update shortly."),

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -25,6 +27,7 @@ from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
 
 from schemas import event_types, reference
+from schemas.summaries import MONEY, Summary
 
 DOMAIN = "agencybus"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -36,6 +39,9 @@ BABEL_LOCALES = {"vi": Locale.parse("vi_VN"), "en": Locale.parse("en_GB")}
 DATETIME_PATTERN = "dd/MM/yyyy HH:mm"
 DATE_PATTERN = "dd/MM/yyyy"
 EMPTY = "—"
+# The class's methods named datetime and date shadow the types in its own annotations.
+Instant = datetime
+Day = date
 
 
 def N_(message: str) -> str:
@@ -93,6 +99,30 @@ def load_translations(lang: str, locale_dir: Path = LOCALE_DIR) -> Translations:
 def translations(lang: str) -> Translations:
     """The catalogue of ``lang`` in this package (loaded once per process)."""
     return load_translations(lang)
+
+
+# The kinds of seller token (schemas/identity.py) by their prefix.
+IDENTIFIER_KINDS = {
+    "tax": N_("Tax code"),
+    "nid": N_("ID card"),
+    "phone": N_("Phone"),
+    "bank": N_("Bank account"),
+    "wallet": N_("E-wallet"),
+    "shop": N_("Shop"),
+    "web": N_("Website"),
+}
+
+
+class _Values(dict[str, str]):
+    """Values of a translated template: a field the translation names but the phrase lacks is empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+# ``{fine_vnd:,}`` in an English template: the spec is for the wire line's bare integer.
+_SPACES = re.compile(r"[ \t\r\n]+")  # not \s: the no-break space before ₫ stays
+_FORMAT_SPEC = re.compile(r"\{(\w+)(?:![rsa])?(?::[^{}]*)?\}")
 
 
 class Translator:
@@ -166,6 +196,23 @@ class Translator:
             return ""
         return reference.bank_name(bin_or_wallet) or bin_or_wallet
 
+    def identifier(self, token: str) -> str:
+        """A seller token as an officer reads it: ``tax:2801234567`` → "Mã số thuế 2801234567"."""
+        kind, _, value = token.partition(":")
+        name = IDENTIFIER_KINDS.get(kind)
+        if name is None or not value:
+            return token
+        if kind == "shop":
+            platform, _, handle = value.partition(":")
+            return f"{self.gettext(name)} {self.label('Platform', platform.upper())} · {handle}"
+        if kind == "bank":
+            bin_, _, account = value.partition(":")
+            return f"{self.gettext(name)} {self.bank(bin_)} {account}"
+        if kind == "wallet":
+            provider, _, account = value.partition(":")
+            return f"{self.gettext(name)} {provider} {account}"
+        return f"{self.gettext(name)} {value}"
+
     def bank_branch(self, code: str | None) -> str:
         """``NHNN-KV10`` → "NHNN Khu vực 10" (the State Bank's 2025 regional branches)."""
         if not code:
@@ -174,6 +221,28 @@ class Translator:
         if prefix == "NHNN" and number.isdigit():
             return self.gettext("State Bank Region %(n)s", n=int(number))
         return code
+
+    def summary(self, summary: Summary) -> str:
+        """An event's one line in this language: each phrase's template from the catalogue, codes as
+        their labels, amounts in VND (a template the catalogue lacks, say of a type added at run
+        time, reads as its English). Format specs of the English templates are dropped: the values
+        arrive formatted."""
+        parts = []
+        for phrase in summary.phrases:
+            values = _Values({k: self._value(phrase.kinds.get(k), v) for k, v in phrase.fields.items()})
+            template = _FORMAT_SPEC.sub(r"{\1}", self.catalog.gettext(phrase.template))
+            parts.append(template.format_map(values))
+        return _SPACES.sub(" ", "".join(parts)).strip()  # whole: a page has room the wire line had not
+
+    def _value(self, kind: str | None, value: Any) -> str:
+        if kind == MONEY:
+            return self.vnd(value if isinstance(value, int | float) else None)
+        if kind == "EventType":
+            return self.event_type(str(value))
+        codes = value if isinstance(value, list | tuple) else [value]
+        if kind is None:
+            return ", ".join(str(v) for v in codes)
+        return ", ".join(self.label(kind, str(c)) for c in codes if c != "")
 
     # ------------------------------------------------------------------ numbers and times
 
@@ -186,7 +255,7 @@ class Translator:
     def number(self, n: float | None) -> str:
         return EMPTY if n is None else str(format_decimal(n, locale=self.locale))
 
-    def datetime(self, value: datetime | None, *, seconds: bool = False) -> str:
+    def datetime(self, value: Instant | None, *, seconds: bool = False) -> str:
         """A UTC instant in Asia/Ho_Chi_Minh, ``dd/MM/yyyy HH:mm`` (``:ss`` with ``seconds``)."""
         if value is None:
             return EMPTY
@@ -195,11 +264,11 @@ class Translator:
         pattern = DATETIME_PATTERN + (":ss" if seconds else "")
         return str(format_datetime(value, pattern, tzinfo=TZ, locale=self.locale))
 
-    def date(self, value: datetime | date | None) -> str:
+    def date(self, value: Instant | Day | None) -> str:
         """The local calendar day of an instant (or a date as it is)."""
         if value is None:
             return EMPTY
-        if isinstance(value, datetime):
+        if isinstance(value, Instant):
             if value.tzinfo is None:
                 value = value.replace(tzinfo=UTC)
             value = value.astimezone(TZ).date()

@@ -5,10 +5,13 @@
 enum (``msgctxt`` = enum name, msgid = code), per event type and per shipped correlation rule,
 merges the template into ``vi.po`` and ``en.po`` and compiles both ``.mo`` files; ``compile``
 (``make install``) only compiles. The ``.mo`` files are build output, not in git: a missing or
-stale one is also compiled on first use (:func:`agencybus.i18n.load_translations`). The Vietnamese labels of codes and rules are copied from
-their one source (``schemas/reference/labels_vi.yaml``, ``processors/rules.yaml``); everything else
-is translated in the ``.po`` files. ``check`` (and ``tests/unit/test_i18n_catalogue.py``) fails on a
-message without a translation, a fuzzy one, or a ``.mo`` older than its ``.po``.
+stale one is also compiled on first use (:func:`agencybus.i18n.load_translations`).
+
+The labels of codes, event types and rules are copied from their one source
+(``schemas/reference/labels_vi.yaml``, the descriptors of ``schemas/event_types.py``,
+``processors/rules.yaml``); everything else is translated in the ``.po`` files. ``check`` (and
+``tests/unit/test_i18n_catalogue.py``) fails on a message without a translation, a fuzzy one,
+or a ``.mo`` that does not hold its ``.po``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ PYTHON_DIRS = ("agencybus", "schemas", "producers", "processors", "consumers", "
 TEMPLATE_GLOB = "*/**/templates/**/*.html"
 AVRO_DIR = ROOT / "schemas" / "avro"
 RULES_FILE = ROOT / "processors" / "rules.yaml"
-KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
+KEYWORDS = {
+    "_": None,
+    "N_": None,
+    "Phrase": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
+}
 # Contexts whose Vietnamese text lives in a data file and is copied, never typed into vi.po.
 DATA_CONTEXTS_NOTE = (
     "from schemas/reference/labels_vi.yaml (codes), schemas/event_types.py (event types) "

@@ -86,6 +86,11 @@ def bank_branch(context: Context, code: str | None) -> str:
 
 
 @pass_context
+def identifier(context: Context, token: str) -> str:
+    return _tr(context).identifier(token)
+
+
+@pass_context
 def bank_name(context: Context, bin_or_wallet: str | None) -> str:
     return _tr(context).bank(bin_or_wallet)
 
@@ -126,6 +131,7 @@ GLOBALS: dict[str, Any] = {
     "rule_title": rule_title,
     "bank_branch": bank_branch,
     "bank_name": bank_name,
+    "identifier": identifier,
 }
 FILTERS: dict[str, Any] = {"vnd": _vnd, "num": _num, "dt": _dt, "dts": _dts, "d": _d}
 

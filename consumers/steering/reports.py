@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+
 @dataclass
 class Names:
     """Display names from the reference data; a code with no entry shows as itself."""

@@ -159,7 +159,7 @@ def test_live_alert_case_action_and_access(browser: Any, dashboard: Dashboard, s
 
     page.locator(f"table.feed tr[data-case='{case_id}'] a").first.click()
     page.wait_for_url(f"{url}/cases/{case_id}")
-    expect(page.locator("[data-testid=identifiers]")).to_contain_text("phone:+84912345678")
+    expect(page.locator("[data-testid=identifiers]")).to_contain_text("Điện thoại +84912345678")
     expect(page.locator("[data-testid=timeline] li")).to_have_count(len(live["evidence"]))
     expect(page.locator("[data-testid=blocks]")).to_contain_text("17/QĐ-PC03", timeout=10_000)
     expect(page.locator("[data-testid=blocks]")).to_contain_text("Đã phong tỏa")

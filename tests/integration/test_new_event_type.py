@@ -20,11 +20,11 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from agencybus import acl
+from agencybus.i18n import translator
 from agencybus.kafka import ensure_topics
 from agencybus.settings import Settings
 from consumers.steering import ingest as dashboard_ingest
 from consumers.steering import store as st
-from agencybus.i18n import translator
 from processors.cases import Correlator
 from processors.identity import IdentityResolver
 from processors.ingest import source_topics

@@ -196,5 +196,3 @@ def test_users_file_errors_name_the_field(tmp_path: Path) -> None:
         auth.load_users(path)
     with pytest.raises(ValueError, match="at least 8"):
         auth.add_user(tmp_path / "u2.yaml", "bob", agency="QLTT", password="short")
-
-

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from consumers.steering.statutory.period import Period
 from agencybus.i18n import TZ
+from consumers.steering.statutory.period import Period
 
 AGENCY_REPORT = "agency"  # an agency's own report, to Sở Công Thương
 PROVINCE_REPORT = "province"  # Sở Công Thương's compiled report, to UBND tỉnh

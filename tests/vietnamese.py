@@ -20,7 +20,7 @@ from agencybus.i18n.catalogue import data_entries
 SHARED = {
     "csv", "tlp", "excel", "word", "docx", "xlsx", "agencybus", "shopee", "lazada", "tiki", "tiktok",
     "shop", "facebook", "zalo", "url", "ubnd", "nhnn", "qltt", "bcđ", "email", "online", "website",
-    "sms", "app", "mst", "cccd", "gtin", "vnd", "kafka", "email", "pdf", "tmđt", "json", "api",
+    "sms", "app", "mst", "cccd", "gtin", "vnd", "kafka", "pdf", "tmđt", "json", "api",
 }  # fmt: skip
 _WORD = re.compile(r"[A-Za-z]{3,}")
 _CODE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|\b[A-Z]{3,}\b")

@@ -22,7 +22,7 @@ SHARED = {
     "shop", "facebook", "zalo", "url", "ubnd", "nhnn", "qltt", "bcđ", "email", "online", "website",
     "sms", "app", "mst", "cccd", "gtin", "vnd", "kafka", "pdf", "tmđt", "json", "api",
 }  # fmt: skip
-_WORD = re.compile(r"[A-Za-z]{3,}")
+_WORD = re.compile(r"(?<![\w./:@-])[A-Za-z]{3,}(?![\w./:@-])")  # a whole word, not part of an id or URL
 _CODE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|\b[A-Z]{3,}\b")
 _TLP = re.compile(r"TLP:[A-Z+_]+")
 _PLACEHOLDER = re.compile(r"\{\w+[^}]*\}|%\(\w+\)s")

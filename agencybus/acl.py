@@ -2,24 +2,33 @@
 
 The plan comes from two sources of truth only: the agency registry
 (``schemas/reference/agencies.yaml``: who the agencies are, who may request payment blocks,
-who receives alerts) and the topic catalog (``schemas/topics.py``). ``agencybus acl plan``
-prints it; ``agencybus acl apply`` (``agencybus.acl_apply``) makes the cluster match it.
+who receives alerts) and the event types' descriptors (``schemas/event_types.py``: who may
+publish each, on which topic of ``schemas/topics.py``). ``agencybus acl plan`` prints it;
+``agencybus acl apply`` (``agencybus.acl_apply``) makes the cluster match it.
 
 Least privilege, one SCRAM principal per agency and per role:
 
 * an agency (``QLTT``) writes its own agency topics (prefix ``agency.qltt.``) and reads only its
-  own alert topic and its forwarder's group; an agency the registry does not allow to request
-  payment blocks is DENIED its request topic name, so it cannot write one even if it existed;
+  own alert topic and its forwarder's group; an agency an event type's descriptor does not allow
+  to publish it (payment-block requests: the registry's ``may_request_payment_blocks``) is DENIED
+  that type's topic name, so it cannot write one even if it existed;
 * the gateway writes the agency topics of every agency (it authenticates each by API key and
   publishes an event only to its own agency's topic), with the same denials;
 * the processors read every agency topic and ``cases.updates.v1``, write the alert topics and
   the agency topics' dead letters, and own their internal topics and groups (prefix
   ``agencybus-processors``: every app id must start with it);
-* the dashboard reads the alerts, the bank statuses, the case updates and the agency topics
-  (counts and the yearly report), and is the only principal that writes ``cases.updates.v1``;
+* the dashboard reads the alerts, the bank statuses, the case updates, the agency topics
+  (counts and the yearly report) and the platforms' answers, is the only principal that writes
+  ``cases.updates.v1``, and writes the takedown-request topics (a case page's "request takedown",
+  signed with the officer's agency key: the platform verifies the signature, not the topic);
 * the State Bank service is the only one that reads the request topics and writes the status
   topic, which it also reads (its relay re-reads what it published after a crash);
-* each agency's forwarder reads that agency's alert topic in its own group.
+* each agency's forwarder reads that agency's alert topic in its own group;
+* each platform of the platform registry (``SHOPEE``) writes only its own answer topic (prefix
+  ``platform.shopee.``) and reads nothing: its requests reach it over HTTP or a file, through its
+  forwarder (``forwarder-platform-shopee``), which reads the takedown-request topics in its own
+  group and keeps those addressed to that platform; an agency the registry does not allow to
+  request takedowns is DENIED its takedown-request topic name, as for payment blocks.
 
 Whoever consumes a topic may write its dead letters (``dlq.<topic>``); the operator's
 ``agencybus dlq`` and ``topics create`` run as the cluster's admin (a super user, not in the plan).
@@ -45,6 +54,8 @@ class Role(StrEnum):
     DASHBOARD = "dashboard"
     BANK = "bank"
     FORWARDER = "forwarder"
+    PLATFORM = "platform"
+    PLATFORM_FORWARDER = "platform-forwarder"
 
 
 class Resource(StrEnum):
@@ -118,9 +129,15 @@ def forwarder_name(agency: str) -> str:
     return f"forwarder-{agency.lower()}"
 
 
+def platform_forwarder_name(platform: str) -> str:
+    """The principal and group of a platform's forwarder (``forwarder-platform-shopee``)."""
+    return f"forwarder-platform-{platform.lower()}"
+
+
 def principals() -> list[Principal]:
-    """Every principal of the plan: one per agency, one per role, one forwarder per alert recipient."""
+    """Every principal of the plan: one per agency and platform, one per role, one forwarder per receiver."""
     from schemas import reference
+    from schemas.platforms import platform_codes
 
     agencies = sorted(reference.agencies())
     receivers = sorted(reference.alert_agencies())
@@ -131,6 +148,11 @@ def principals() -> list[Principal]:
         Principal("agencybus-dashboard", Role.DASHBOARD),
         Principal("agencybus-bank", Role.BANK),
         *(Principal(forwarder_name(code), Role.FORWARDER, code) for code in receivers),
+        *(Principal(code, Role.PLATFORM, code) for code in sorted(platform_codes())),
+        *(
+            Principal(platform_forwarder_name(code), Role.PLATFORM_FORWARDER, code)
+            for code in sorted(platform_codes())
+        ),
     ]
 
 
@@ -139,19 +161,19 @@ def _allow(p: Principal, resource: Resource, name: str, pattern: Pattern, *ops: 
 
 
 def _publishes_for(p: Principal, agencies: Iterable[str]) -> list[Binding]:
-    """Write one or more agencies' topics; DENY a request topic to an agency that may not request."""
+    """Write one or more agencies' topics; DENY each agency the topics of types its descriptor forbids it."""
     from schemas import reference
 
     registry = reference.agencies()
     out: list[Binding] = []
-    kind = tc.AGENCY_KINDS[et.PAYMENT_BLOCK_REQUEST.key]
     for code in agencies:
         out += _allow(p, Resource.TOPIC, tc.agency_topic_prefix(code), Pattern.PREFIXED, Operation.WRITE)
-        if not registry[code].may_request_payment_blocks:
-            name = f"{tc.agency_topic_prefix(code)}{kind}.v{et.PAYMENT_BLOCK_REQUEST.major}"
-            out.append(
-                Binding(p.name, Resource.TOPIC, name, Pattern.LITERAL, Operation.WRITE, Permission.DENY)
-            )
+        for etype in et.agency_topic_types():
+            if not etype.may_publish(registry[code]):
+                name = f"{tc.agency_topic_prefix(code)}{etype.topic}.v{etype.major}"
+                out.append(
+                    Binding(p.name, Resource.TOPIC, name, Pattern.LITERAL, Operation.WRITE, Permission.DENY)
+                )
     return out
 
 
@@ -207,7 +229,14 @@ def bindings_for(p: Principal, *, bank_group: str = BANK_GROUP) -> list[Binding]
         return [
             *(b for name in own for b in _allow(p, topic, name, literal, read)),
             *_allow(p, topic, tc.AGENCY_PREFIX, prefixed, read),
+            *_allow(p, topic, tc.PLATFORM_PREFIX, prefixed, read),
+            *_allow(p, topic, tc.dead_letter_topic(tc.PLATFORM_PREFIX), prefixed, write),
             *_allow(p, topic, tc.CASE_UPDATES.name, literal, write),
+            *(
+                b
+                for t in tc.agency_topics(et.TAKEDOWN_REQUEST)
+                for b in _allow(p, topic, t.name, literal, write)
+            ),
             *_dead_letters(p, own),
             *_allow(p, topic, tc.dead_letter_topic(tc.AGENCY_PREFIX), prefixed, write),
         ]
@@ -225,6 +254,17 @@ def bindings_for(p: Principal, *, bank_group: str = BANK_GROUP) -> list[Binding]
             *_allow(p, topic, alerts, literal, read),
             *_dead_letters(p, [alerts]),
             *_allow(p, group, forwarder_name(p.agency), literal, read),
+        ]
+    if p.role == Role.PLATFORM:
+        assert p.agency is not None
+        return _allow(p, topic, tc.platform_topic_prefix(p.agency), prefixed, write)
+    if p.role == Role.PLATFORM_FORWARDER:
+        assert p.agency is not None
+        takedowns = [t.name for t in tc.agency_topics(et.TAKEDOWN_REQUEST)]
+        return [
+            *(b for name in takedowns for b in _allow(p, topic, name, literal, read)),
+            *_dead_letters(p, takedowns),
+            *_allow(p, group, platform_forwarder_name(p.agency), literal, read),
         ]
     raise ValueError(f"no bindings for role {p.role}")
 

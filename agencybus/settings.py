@@ -178,6 +178,32 @@ class Settings(BaseSettings):
         description="E-wallet providers the branch can instruct (JSON object provider -> institution)",
     )
 
+    # --- Takedown requests and the platform service --------------------------
+    takedown_deadline_hours: float = Field(
+        24.0,
+        ge=1,
+        le=720,
+        description="Hours a platform has to answer a takedown request the dashboard sends (the deadline)",
+    )
+    platform: str = Field(
+        "SHOPEE",
+        description="Platform this platform service serves (code of schemas/reference/platforms.yaml)",
+    )
+    platform_allowed_agencies: list[str] = Field(
+        default_factory=lambda: ["CA", "QLTT", "SCT"],
+        description="Agencies this platform accepts takedown requests from (and the registry must allow)",
+    )
+    platform_host: str = Field("127.0.0.1", description="Address the platform service's HTTP endpoint binds")
+    platform_port: int = Field(
+        8082, ge=0, le=65535, description="Port of the platform service's HTTP endpoint"
+    )
+    platform_api_token: SecretStr | None = Field(
+        None, description="Bearer token of the platform service's HTTP endpoint (requests in, answers, lists)"
+    )
+    platform_relay_interval_s: float = Field(
+        1.0, gt=0, description="How often the platform service publishes answers waiting in its outbox"
+    )
+
     # --- Steering committee dashboard and forwarder -------------------------
     dashboard_host: str = Field("127.0.0.1", description="Address the dashboard binds")
     dashboard_port: int = Field(8000, ge=0, le=65535, description="Port of the dashboard")
@@ -261,6 +287,7 @@ UNSET_MEANS: dict[str, str] = {
     "identity_hmac_secret": "identity tokens are kept unhashed in processor state",
     "bank_webhook_url": "none (needed only with AGENCYBUS_BANK_SINK=webhook)",
     "session_secret": "generated once under {data_dir}",
+    "platform_api_token": "generated once under {data_dir} (platform-api-token)",
 }
 
 # AGENCYBUS_* variables that are not settings of this object but are read elsewhere: the Kafka

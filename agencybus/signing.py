@@ -1,4 +1,7 @@
-"""Ed25519 signatures over the canonical Avro body of payment-block requests and the bank's replies.
+"""Ed25519 signatures over the canonical Avro body of signed requests and their answers.
+
+Signed: payment-block requests (by the agency) and the bank's replies, takedown requests (by the
+agency) and the platforms' answers.
 
 Why the Avro body: it is the exact bytes on the wire (minus the single-object header), so a
 signature made by the issuing agency survives any transport and any JSON round trip, and a
@@ -209,6 +212,16 @@ def sign_record(
     return unsigned
 
 
+def signed_message(
+    record: Mapping[str, Any], record_name: str, key: Ed25519PrivateKey, key_id: str
+) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """Sign ``record`` and encode it for Kafka: the Avro single-object value and its CloudEvents headers."""
+    from schemas.event_types import BY_RECORD
+
+    signed = sign_record(record, record_name, key, key_id)
+    return codec.encode(signed, record_name), codec.cloudevent_headers(BY_RECORD[record_name], signed)
+
+
 def verify_record(
     record: Mapping[str, Any], version: catalog.SchemaVersion, keyring: Keyring, signer: str
 ) -> None:
@@ -235,10 +248,20 @@ def verify_record(
 def verify_message(value: bytes, keyring: Keyring, signer: str) -> None:
     """Verify a signed Kafka message value (Avro single-object) as signed by ``signer``.
 
-    Re-encodes the body with the writer schema found from the message fingerprint.
+    Re-encodes the body with the writer schema found from the message fingerprint, and refuses a
+    body that is not that encoding byte for byte: some altered bytes decode to the same record
+    (fastavro reads a negative enum index as Python's negative list index, so ``03`` reads as the
+    same symbol as ``02`` two places before the end), and what the signer signed is the canonical
+    encoding of the content, not any bytes that decode to it. Avro's standard (single-block)
+    encoders write that canonical form.
     Raises SignatureError (or schemas.codec.CodecError for undecodable bytes).
     """
     writer, record = codec.read_writer(value)
+    if codec.encode_body(record, writer) != bytes(value[codec.HEADER_LEN :]):
+        what = f"{writer.record_name} {record.get('header', {}).get('event_id', '?')}"
+        raise SignatureError(
+            f"{what}: the body is not the canonical Avro encoding of its own content (bytes altered)"
+        )
     verify_record(record, writer, keyring, signer)
 
 
@@ -254,6 +277,7 @@ __all__ = [
     "private_key_path",
     "public_key_path",
     "sign_record",
+    "signed_message",
     "verify_message",
     "verify_record",
 ]

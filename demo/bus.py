@@ -39,18 +39,6 @@ from schemas.models import BaseEvent
 
 Output = Callable[[str], None]
 
-# The fields that tell an officer what an event is about, per record.
-KEY_FIELDS: dict[str, tuple[str, ...]] = {
-    "InspectionRecorded": ("inspection_type", "outcome", "product_categories"),
-    "ViolationRecorded": ("categories", "fine_vnd", "seized_goods_value_vnd"),
-    "TaxAnomalyDetected": ("anomaly_kind", "tax_period", "estimated_tax_gap_vnd"),
-    "ConsumerComplaintFiled": ("channel", "categories", "amount_paid_vnd"),
-    "PaymentBlockRequested": ("request_id", "action", "scope", "requested_by"),
-    "PaymentBlockStatusChanged": ("request_id", "status", "bank_branch"),
-    "JointCaseAlert": ("case_id", "version", "severity", "rules_fired", "recipients"),
-    "CaseUpdated": ("case_id", "action", "lead_agency", "actor_agency"),
-}
-
 
 @dataclass(frozen=True)
 class Published:
@@ -163,7 +151,7 @@ def describe(message: DecodedMessage, key: bytes | None = None) -> str:
     ]
     if key is not None:
         parts.append(f"key={key.decode(errors='replace')}")
-    for name in KEY_FIELDS.get(message.event_type.record_name, ()):
+    for name in message.event_type.key_fields:  # what tells an officer what it is about
         if message.record.get(name) not in (None, [], ""):
             parts.append(f"{name}={_short(message.record[name])}")
     return mask_text(" ".join(parts))
@@ -269,7 +257,9 @@ def _role_env(
 CLI_ROLES = {
     "bank": ("the bank officer", "agencybus bank pending, show, execute …"),
     "agency": ("an agency", "agencybus publish, subscribe"),
+    "platform": ("Shopee's compliance officer", "agencybus platform pending, show, answer …"),
 }
+DEMO_PLATFORM = "SHOPEE"  # the simulator's takedown requests go to Shopee
 
 
 def cli_environments(settings: Settings, bootstrap: str, demo_dir: Path) -> dict[str, dict[str, str]]:
@@ -282,7 +272,11 @@ def cli_environments(settings: Settings, bootstrap: str, demo_dir: Path) -> dict
         f"{ENV_PREFIX}PROVINCE_CODE": settings.province_code,
         f"{ENV_PREFIX}BANK_BRANCH": settings.bank_branch,
     }
-    return {role: {**common, f"{ENV_PREFIX}DATA_DIR": str(demo_dir / role)} for role in CLI_ROLES}
+    own = {"platform": {f"{ENV_PREFIX}PLATFORM": DEMO_PLATFORM}}
+    return {
+        role: {**common, **own.get(role, {}), f"{ENV_PREFIX}DATA_DIR": str(demo_dir / role)}
+        for role in CLI_ROLES
+    }
 
 
 def export_line(env: dict[str, str]) -> str:
@@ -391,7 +385,8 @@ def summary_line(summary: dict[str, Any] | None, elapsed_s: float, roles: Sequen
         counts = (
             f"events {summary.get('events', 0):>7,} | cases open {summary.get('cases_open', 0):>4} "
             f"(total {summary.get('cases_total', 0)}) | blocks pending {summary.get('blocks_pending', 0):>3} "
-            f"(overdue {summary.get('blocks_overdue', 0)})"
+            f"(overdue {summary.get('blocks_overdue', 0)}) | takedowns open "
+            f"{summary.get('takedowns_open', 0)} (overdue {summary.get('takedowns_overdue', 0)})"
         )
     return f"[{elapsed_s:6.0f} s] {counts} | processes {running}/{len(roles)}"
 
@@ -426,6 +421,7 @@ def run_bus(
     else:
         broker = EmbeddedBroker(log_dir=demo_dir / "broker")
     roles: list[RoleProcess] = []
+    team_stop = threading.Event()  # the stand-in compliance team's thread
     cli = agencybus_command()
     started = time.monotonic()
     try:
@@ -444,32 +440,57 @@ def run_bus(
         topic_result = ensure_topics(bus_settings)
         out(f"topics: {len(topic_result.created)} created")
 
-        signers = sorted({*settings.bank_allowed_agencies, settings.bank_branch, "NHNN"})
+        signers = sorted({*settings.bank_allowed_agencies, settings.bank_branch, "NHNN", DEMO_PLATFORM})
         for signer in signers:
             generate_keypair(signer, keys_dir)
         out(f"signing keys (Ed25519) for {', '.join(signers)} in {keys_dir}")
 
         dashboard_port = _port_or_free(settings.dashboard_port)
         bank_port = _port_or_free(settings.bank_web_port)
+        platform_port = _port_or_free(settings.platform_port)
+        platform_token = secrets.token_urlsafe(24)
+        platform_url = f"http://127.0.0.1:{platform_port}"
         envs = {
             name: _role_env(settings, bootstrap, demo_dir / name, keys_dir, **broker_env)
-            for name in ("processors", "bank", "dashboard", "simulator")
+            for name in ("processors", "bank", "dashboard", "simulator", "platform", "forwarder")
         }
+        envs["platform"].update(
+            {
+                f"{ENV_PREFIX}PLATFORM": DEMO_PLATFORM,
+                f"{ENV_PREFIX}PLATFORM_PORT": str(platform_port),
+                f"{ENV_PREFIX}PLATFORM_API_TOKEN": platform_token,
+            }
+        )
+        envs["forwarder"]["PLATFORM_TOKEN"] = platform_token
         envs["processors"][f"{ENV_PREFIX}PROCESSOR_WEB_PORT"] = str(free_port())
         envs["bank"][f"{ENV_PREFIX}BANK_WEB_PORT"] = str(bank_port)
         envs["dashboard"][f"{ENV_PREFIX}DASHBOARD_PORT"] = str(dashboard_port)
         # served over http://127.0.0.1: a Secure session cookie would not come back over plain HTTP
         envs["dashboard"][f"{ENV_PREFIX}DASHBOARD_SECURE_COOKIES"] = "false"
 
+        webhook = f"{platform_url}/takedown-requests"
         plan = [
             ("processors", ["process", "--app-id", "agencybus-processors-demo"]),
             ("bank", ["bank", "serve"]),
             ("dashboard", ["dashboard"]),
+            ("platform", ["platform", "serve"]),
+            (
+                "forwarder",
+                [
+                    "subscribe",
+                    "--platform",
+                    DEMO_PLATFORM,
+                    "--webhook",
+                    webhook,
+                    "--token-env",
+                    "PLATFORM_TOKEN",
+                ],
+            ),
         ]
         missing: list[str] = []
         available = []
         for name, verb in [*plan, ("simulator", ["simulate"])]:
-            if verb_exists(cli, [verb[0]] if name != "bank" else verb, envs[name]):
+            if verb_exists(cli, verb[:2] if name in ("bank", "platform") else [verb[0]], envs[name]):
                 available.append(name)
             else:
                 missing.append(f"agencybus {' '.join(verb)}")
@@ -519,6 +540,11 @@ def run_bus(
         demo = BusDemo(demo_dir, bootstrap, url, logins, roles, missing_verbs=missing)
         if "dashboard" in available:
             _wait_for_dashboard(url, roles, stop)
+        if "platform" in available:
+            from demo.platform_team import ComplianceTeam
+
+            team = ComplianceTeam(platform_url, platform_token)
+            threading.Thread(target=team.run, args=(team_stop,), name="compliance-team", daemon=True).start()
         seed = int(time.time()) % 100_000
         if "simulator" in available:
             roles.append(_start_simulator(cli, envs["simulator"], demo_dir, rate, sim_seconds, sellers, seed))
@@ -527,6 +553,11 @@ def run_bus(
 
         out("")
         out(f"dashboard: {url}/")
+        if "platform" in available:
+            out(
+                f"platform service ({DEMO_PLATFORM} compliance): {platform_url}/takedown-requests "
+                f"(Authorization: Bearer {platform_token}); a stand-in team answers, some late, some never"
+            )
         for username, agency, password in logins:
             where = "bank page" if agency == settings.bank_branch else "dashboard"
             bank_url = f" (http://127.0.0.1:{bank_port}/)" if where == "bank page" else ""
@@ -576,6 +607,7 @@ def run_bus(
             stop.wait(1.0)
         return demo
     finally:
+        team_stop.set()
         stop_roles(roles)
         broker.stop()
         out(f"stopped {len(roles)} processes and the {'Kafka cluster' if kafka else 'embedded broker'}")

@@ -2,7 +2,8 @@
 
 The ingest stage decodes and validates the Avro record once and passes on only this
 summary (JSON between stages): ids, who, when, sharing level, the categories the rules
-look at, the seller's tokens and a one-line summary for the alert's evidence list.
+look at, the seller's tokens and a one-line summary for the alert's evidence list (each type's
+descriptor in ``schemas/event_types.py`` says how it summarises and which filters it feeds).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-SUMMARY_MAX = 160
+from schemas.event_types import by_key
+from schemas.summaries import SUMMARY_MAX
+
+__all__ = ["SUMMARY_MAX", "EventSummary", "summarise", "to_ms"]
 
 
 def to_ms(value: Any) -> int:
@@ -67,51 +71,13 @@ class EventSummary:
         return cls(**data)
 
 
-def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
-
-
-def _one_line(event_type: str, record: Mapping[str, Any]) -> str:
-    """A one-line human summary for the evidence list; never an ID number or account."""
-    cats = ", ".join(record.get("categories") or [])
-    products = ", ".join(record.get("product_categories") or [])
-    if event_type == "violation":
-        basis = record.get("legal_basis") or {}
-        fine = int(record.get("fine_vnd") or 0)
-        text = f"Violation [{cats}] on {products or 'goods'}: {record.get('description', '')}"
-        if basis.get("decision_number"):
-            text += f" (decision {basis['decision_number']})"
-        if fine:
-            text += f", fine {fine:,} VND"
-        return _clip(text)
-    if event_type == "tax-anomaly":
-        gap = int(record.get("estimated_tax_gap_vnd") or 0)
-        return _clip(
-            f"Tax anomaly {record.get('anomaly_kind', '')} for {record.get('tax_period', '')}, "
-            f"estimated gap {gap:,} VND"
-        )
-    if event_type == "inspection":
-        return _clip(
-            f"Inspection ({record.get('inspection_type', '')}) outcome {record.get('outcome', '')}: "
-            f"{record.get('findings', '')}"
-        )
-    if event_type == "complaint":
-        return _clip(f"Consumer complaint [{cats}] on {products or 'goods'}: {record.get('description', '')}")
-    if event_type == "payment-block-request":
-        return _clip(
-            f"Payment-block request {record.get('action', '')} ({record.get('scope', '')}): "
-            f"{record.get('reason', '')}"
-        )
-    return _clip(event_type)
-
-
 def summarise(event_type: str, record: Mapping[str, Any], tokens: list[str]) -> EventSummary:
     """Build the summary of a decoded agency event (fastavro types) with its seller tokens."""
+    etype = by_key(event_type)
     header = record["header"]
     seller = record.get("seller") or {}
-    action = record.get("action") if event_type == "payment-block-request" else None
-    outcome = record.get("outcome") if event_type == "inspection" else None
+    action = record.get("action") if "actions" in etype.filters else None
+    outcome = record.get("outcome") if "outcomes" in etype.filters else None
     basis = record.get("legal_basis") or {}
     return EventSummary(
         event_id=str(header["event_id"]),
@@ -126,7 +92,7 @@ def summarise(event_type: str, record: Mapping[str, Any], tokens: list[str]) -> 
         categories=[str(c) for c in record.get("categories") or []],
         product_categories=[str(c) for c in record.get("product_categories") or []],
         action=str(action) if action is not None else None,
-        summary=_one_line(event_type, record),
+        summary=etype.summarise(record).text,
         outcome=str(outcome) if outcome is not None else None,
         platforms=sorted({str(shop["platform"]) for shop in seller.get("shops") or []}),
         legal_document=str(basis["legal_document"]) if basis.get("legal_document") else None,

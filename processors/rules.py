@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from processors.events import EventSummary
-from schemas.event_types import AGENCY_EVENTS
+from schemas.event_types import COMMON_FILTERS, TYPE_FILTERS, agency_events
 
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 AVRO_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
@@ -79,17 +79,16 @@ def legal_document_key(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
-# Which event types carry the field each clause filter looks at (the wire contract's fields).
-# A filter applies to the events of those types; events of other types in the clause pass it.
-FILTER_FIELDS: dict[str, frozenset[str]] = {
-    "categories": frozenset({"violation", "complaint"}),
-    "product_categories": frozenset({"violation", "inspection", "complaint"}),
-    "outcomes": frozenset({"inspection"}),
-    "actions": frozenset({"payment-block-request"}),
-    "legal_documents": frozenset({"violation", "inspection", "payment-block-request"}),
-    "platforms": frozenset(t.key for t in AGENCY_EVENTS),
-    "agencies": frozenset(t.key for t in AGENCY_EVENTS),
-}
+def filter_fields() -> dict[str, frozenset[str]]:
+    """Which event types carry the field each clause filter looks at (their descriptors' ``filters``).
+
+    A filter applies to the events of those types; events of other types in the clause pass it.
+    """
+    types = agency_events()
+    return {
+        name: frozenset(t.key for t in types if name in t.filters or name in COMMON_FILTERS)
+        for name in (*TYPE_FILTERS, *COMMON_FILTERS)
+    }
 
 
 class Clause(BaseModel):
@@ -117,7 +116,7 @@ class Clause(BaseModel):
     @field_validator("event_types")
     @classmethod
     def _known_types(cls, values: list[str]) -> list[str]:
-        valid = [t.key for t in AGENCY_EVENTS]
+        valid = [t.key for t in agency_events()]
         bad = [v for v in values if v not in valid]
         if bad:
             raise ValueError(f"unknown event type {bad}; expected any of {valid}")
@@ -158,7 +157,7 @@ class Clause(BaseModel):
 
     @model_validator(mode="after")
     def _filters_apply(self) -> Clause:
-        for name, carriers in FILTER_FIELDS.items():
+        for name, carriers in filter_fields().items():
             if getattr(self, name) and carriers.isdisjoint(self.event_types):
                 raise ValueError(
                     f"{name} filters {sorted(carriers)} events, but this clause matches only "
@@ -175,28 +174,29 @@ class Clause(BaseModel):
     def _checks(self) -> tuple[tuple[frozenset[str], Any], ...]:
         """(event types the filter applies to, test of one event) for each filter given."""
         checks: list[tuple[frozenset[str], Any]] = []
+        carriers = filter_fields()
         if self.categories:
             cats = frozenset(self.categories)
-            checks.append((FILTER_FIELDS["categories"], lambda e: not cats.isdisjoint(e.categories)))
+            checks.append((carriers["categories"], lambda e: not cats.isdisjoint(e.categories)))
         if self.product_categories:
             products = frozenset(self.product_categories)
             checks.append(
-                (FILTER_FIELDS["product_categories"], lambda e: not products.isdisjoint(e.product_categories))
+                (carriers["product_categories"], lambda e: not products.isdisjoint(e.product_categories))
             )
         if self.outcomes:
             outcomes = frozenset(self.outcomes)
-            checks.append((FILTER_FIELDS["outcomes"], lambda e: e.outcome in outcomes))
+            checks.append((carriers["outcomes"], lambda e: e.outcome in outcomes))
         if self.actions:
             actions = frozenset(self.actions)
-            checks.append((FILTER_FIELDS["actions"], lambda e: e.action in actions))
+            checks.append((carriers["actions"], lambda e: e.action in actions))
         if self.platforms:
             platforms = frozenset(self.platforms)
-            checks.append((FILTER_FIELDS["platforms"], lambda e: not platforms.isdisjoint(e.platforms)))
+            checks.append((carriers["platforms"], lambda e: not platforms.isdisjoint(e.platforms)))
         if self.legal_documents:
             documents = frozenset(legal_document_key(d) for d in self.legal_documents)
             checks.append(
                 (
-                    FILTER_FIELDS["legal_documents"],
+                    carriers["legal_documents"],
                     lambda e: (
                         e.legal_document is not None and legal_document_key(e.legal_document) in documents
                     ),
@@ -204,7 +204,7 @@ class Clause(BaseModel):
             )
         if self.agencies:
             agencies = frozenset(self.agencies)
-            checks.append((FILTER_FIELDS["agencies"], lambda e: e.agency in agencies))
+            checks.append((carriers["agencies"], lambda e: e.agency in agencies))
         return tuple(checks)
 
     @cached_property

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from agencybus.settings import Settings, SettingsError, load_settings
+from schemas.event_types import keys_text
 
 
 def _settings() -> Settings:
@@ -33,9 +34,7 @@ def publish(
     agency: Annotated[str, typer.Option("--agency", help="Your agency code (header.agency), e.g. QLTT.")],
     event_type: Annotated[
         str,
-        typer.Option(
-            "--type", help="inspection, violation, tax-anomaly, complaint or payment-block-request."
-        ),
+        typer.Option("--type", help=f"{keys_text()}."),
     ],
     fmt: Annotated[
         str | None, typer.Option("--format", help="xlsx, csv or jsonl (default: from the file suffix).")
@@ -332,9 +331,7 @@ def simulate(
 def template(
     event_type: Annotated[
         str,
-        typer.Option(
-            "--type", help="inspection, violation, tax-anomaly, complaint or payment-block-request."
-        ),
+        typer.Option("--type", help=f"{keys_text()}."),
     ],
     out: Annotated[
         Path | None, typer.Option("--out", help="Where to write the .xlsx (default: mau-<type>.xlsx here).")

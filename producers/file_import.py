@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from producers.outbox import OutboundEvent
 from producers.publisher import AgencyMismatch, Publisher, PublishError
 from schemas import catalog, labels
-from schemas.event_types import AGENCY_EVENTS, EventType
+from schemas.event_types import EventType, agency_events, by_key
 from schemas.identity import IdentifierError
 from schemas.validation import FieldProblem, field_errors
 
@@ -216,7 +216,7 @@ def columns_for(record_name: str) -> list[Column]:
 
 
 def importable_types() -> dict[str, EventType]:
-    return {t.key: t for t in AGENCY_EVENTS}
+    return {t.key: t for t in agency_events()}
 
 
 # --------------------------------------------------------------------------- cells to nested data
@@ -635,8 +635,9 @@ def complete_header(
                 )
             ]
         header["event_id"] = derive_event_id(str(header["agency"]), event_type, str(source_id))
-    if event_type == "payment-block-request" and not data.get("request_id"):
-        data["request_id"] = header["event_id"]
+    id_field = by_key(event_type).import_id_field
+    if id_field is not None and not data.get(id_field):
+        data[id_field] = header["event_id"]
     return []
 
 

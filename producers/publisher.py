@@ -49,14 +49,13 @@ from producers.outbox import (
 )
 from schemas import catalog, codec, topics
 from schemas.catalog import SchemaVersion
-from schemas.event_types import PAYMENT_BLOCK_REQUEST, PAYMENT_BLOCK_STATUS, EventType
+from schemas.event_types import EventType
 from schemas.identity import primary_token
 from schemas.model_writer import encode_model, uuid_text
 from schemas.models import BaseEvent
 
 log = structlog.get_logger("producers.publisher")
 
-SIGNED_TYPES = {PAYMENT_BLOCK_REQUEST.key, PAYMENT_BLOCK_STATUS.key}
 PRUNE_INTERVAL_S = 3600.0
 
 
@@ -84,7 +83,7 @@ def _plan_for(cls: type[BaseEvent], agency: str) -> _Plan:
         event_type=event_type,
         version=catalog.latest(event_type.record_name),
         topic=topic,
-        signed=event_type.key in SIGNED_TYPES,
+        signed=event_type.signed,
     )
     _PLANS[(cls, agency)] = plan
     return plan

@@ -20,6 +20,12 @@ the processors):
 * ``payment-block``: a signed CA payment-block request. Rule ``payment-block-request``;
   recipients BCD389, CA.
 
+Every other ``health`` seller trades on Shopee and QLTT also sends Shopee a signed takedown
+request for its shop and a listing, resting on the violation: half of them two days after it
+(their 24-hour deadline long past: answered late or overdue), half in the last day of the
+span (a platform answering at once answers in time). The request is evidence of the same
+seller, so it is in that case's ``event_ids``.
+
 Noise sellers get events that no rule fires on (inspections, complaints, a tax anomaly, at
 most one non-counterfeit violation on non-health goods). Decoy sellers share a marketplace
 escrow account or a courier hotline (identifiers on the warninglist) and each have one
@@ -41,11 +47,14 @@ from typing import Any
 
 from agencybus.settings import Settings
 from agencybus.signing import generate_keypair, private_key_path
+from schemas import event_types, reference
+from schemas.event_types import EventType
 from schemas.models import (
     BaseEvent,
     ConsumerComplaintFiled,
     InspectionRecorded,
     PaymentBlockRequested,
+    TakedownRequested,
     TaxAnomalyDetected,
     ViolationRecorded,
 )
@@ -141,6 +150,9 @@ WALLETS = ["momo", "zalopay", "viettelmoney"]
 # Identifiers on processors/warninglist.yaml: shared by many unrelated sellers, must never link them.
 DECOY_ESCROW = {"bin": "970436", "account_number": "0071000888888", "account_name": "SHOPEE ESCROW"}
 DECOY_HOTLINE = "1900 1200"
+# Share of the background events given to the types whose descriptor has a ``simulate`` hook
+# (types added since this generator was written); with no such type nothing changes.
+HOOKED_SHARE = 0.05
 
 PLANTED_RULES: dict[str, tuple[list[str], list[str]]] = {
     "counterfeit-tax": (["counterfeit-tax-180d"], ["BCD389", "CA", "QLTT", "THUE"]),
@@ -148,6 +160,10 @@ PLANTED_RULES: dict[str, tuple[list[str], list[str]]] = {
     "health": (["health-products-violation"], ["BCD389", "QLTT", "SYT"]),
     "payment-block": (["payment-block-request"], ["BCD389", "CA"]),
 }
+
+
+def _hooked_types() -> list[EventType]:
+    return [t for t in event_types.agency_events() if t.simulate is not None]
 
 
 def _ascii(text: str) -> str:
@@ -315,6 +331,14 @@ class _Generator:
             }
         )
 
+    def hooked(self, etype: EventType, when: datetime, seller: Seller) -> BaseEvent:
+        """A background event of a type that brings its own generator (its descriptor's ``simulate``)."""
+        assert etype.simulate is not None
+        registry = reference.agencies()
+        agency = self.rng.choice(sorted(code for code, a in registry.items() if etype.may_publish(a)))
+        header = self.header(agency, when, seller, etype.key.upper())
+        return etype.simulate(header, {"name": seller.name, "phones": [seller.phone]}, self.rng)
+
     def complaint(self, when: datetime, seller: Seller, seller_ref: dict[str, Any]) -> ConsumerComplaintFiled:
         return ConsumerComplaintFiled.model_validate(
             {
@@ -345,6 +369,36 @@ class _Generator:
                 "valid_from": when,
                 "valid_until": when + timedelta(days=90),
                 "requested_by": "Cơ quan CSĐT Công an tỉnh Thanh Hóa",
+            }
+        )
+
+    def takedown_request(
+        self, when: datetime, seller: Seller, violation: ViolationRecorded
+    ) -> TakedownRequested:
+        header = self.header("QLTT", when, seller, "QLTT-GB")
+        header["recorded_at"] = when  # sent from the dashboard as it is made
+        handle = seller.shop["handle"]
+        listing = f"https://shopee.vn/{handle}/{self.rng.randrange(10**8, 10**9)}"
+        return TakedownRequested.model_validate(
+            {
+                "header": header,
+                "seller": {"name": seller.name, "shops": [seller.shop]},
+                "request_id": str(uuid.uuid5(self.namespace, f"takedown:{header['event_id']}")),
+                "platform": "SHOPEE",
+                "targets": [
+                    {"target_id": "1", "kind": "SHOP", "shop_handle": handle},
+                    {"target_id": "2", "kind": "LISTING", "listing_url": listing},
+                ],
+                "reason": "Gian hàng bán sản phẩm vi phạm đã bị xử phạt; đề nghị gỡ bỏ gian hàng và tin đăng",
+                "legal_basis": {
+                    "legal_document": "Nghị định 52/2013/NĐ-CP (sửa đổi bởi Nghị định 85/2021/NĐ-CP)",
+                    "article": "Điều 36",
+                    "decision_number": violation.legal_basis.decision_number,
+                    "issuing_authority": "Chi cục Quản lý thị trường tỉnh Thanh Hóa",
+                },
+                "evidence_event_ids": [str(violation.header.event_id)],
+                "deadline": when + timedelta(hours=24),
+                "requested_by": "Đội Quản lý thị trường số 1",
             }
         )
 
@@ -428,16 +482,26 @@ def generate(
                 )
             )
         elif kind == "health":
-            out.append(
-                gen.violation(
-                    "QLTT",
-                    gen.when(day0, day0 + 1),
-                    s,
-                    {"name": s.name, "shops": [s.shop]},
-                    ["LABELLING"],
-                    [gen.rng.choice(["COSMETICS", "FUNCTIONAL_FOOD"])],
-                )
+            takedown = p % (2 * len(kinds)) == kinds.index("health")  # every other health seller
+            if takedown:
+                s.shop["platform"] = "SHOPEE"
+            violation = gen.violation(
+                "QLTT",
+                gen.when(day0, day0 + 1),
+                s,
+                {"name": s.name, "shops": [s.shop]},
+                ["LABELLING"],
+                [gen.rng.choice(["COSMETICS", "FUNCTIONAL_FOOD"])],
             )
+            out.append(violation)
+            if takedown:
+                fresh = (p // (2 * len(kinds))) % 2 == 1
+                sent = (
+                    gen.when(SPAN_DAYS + 0.2, SPAN_DAYS + 0.9)
+                    if fresh
+                    else violation.header.recorded_at + timedelta(days=2)
+                )
+                out.append(gen.takedown_request(sent, s, violation))
         else:
             out.append(gen.block_request(gen.when(day0, day0 + 1), s))
         rule_ids, recipients = PLANTED_RULES[kind]
@@ -467,8 +531,12 @@ def generate(
         roles.setdefault(s.seller_id, "noise")
     remaining = max(0, events - len(out))
     violated: set[str] = set()
+    hooked = _hooked_types()
     for i in range(remaining):
         s = noise[i % len(noise)] if i < len(noise) else gen.rng.choice(noise)
+        if hooked and gen.rng.random() < HOOKED_SHARE:  # no draw at all when no type has a hook
+            out.append(gen.hooked(gen.rng.choice(hooked), gen.when(), s))
+            continue
         roll = gen.rng.random()
         ref_choice = gen.rng.random()
         ref: dict[str, Any] = (
@@ -525,15 +593,16 @@ def publish_scenario(
 ) -> dict[str, Any]:
     """Publish the events in order through one SDK publisher per agency at ``rate`` events/s (0: flat out).
 
-    Creates CA's signing key under the keys dir if it is missing (payment-block requests are signed).
+    Creates the signing keys of CA (payment-block requests) and QLTT (takedown requests) under the
+    keys dir if they are missing: those requests are signed.
     """
     from producers.publisher import Delivery, Publisher
 
     events = scenario.events if isinstance(scenario, Scenario) else list(scenario)
-    if any(isinstance(e, PaymentBlockRequested) for e in events):
-        for agency in {e.header.agency for e in events if isinstance(e, PaymentBlockRequested)}:
-            if not private_key_path(settings.resolved_keys_dir, agency).exists():
-                generate_keypair(agency, settings.resolved_keys_dir)
+    signed = (PaymentBlockRequested, TakedownRequested)
+    for agency in {e.header.agency for e in events if isinstance(e, signed)}:
+        if not private_key_path(settings.resolved_keys_dir, agency).exists():
+            generate_keypair(agency, settings.resolved_keys_dir)
     delivery = Delivery(settings, "simulator")
     publishers: dict[str, Publisher] = {}
     stats = {"delivered": 0, "queued": 0, "duplicates": 0}

@@ -167,9 +167,36 @@ def _scan(root: Path) -> _Catalog:
     return _Catalog(by_record=by_record, by_fingerprint=by_fp)
 
 
+_EXTRA_DIRS: list[Path] = []  # schema directories of event types registered at run time
+
+
 @cache
 def _catalog() -> _Catalog:
-    return _scan(AVRO_DIR)
+    found = _scan(AVRO_DIR)
+    for extra in _EXTRA_DIRS:
+        more = _scan(extra)
+        for name in more.by_record:
+            if name in found.by_record:
+                raise CatalogError(f"{extra}: record {name} is already in the catalog")
+        for fp, sv in more.by_fingerprint.items():
+            if fp in found.by_fingerprint:
+                raise CatalogError(f"{sv.path} has the same fingerprint as {found.by_fingerprint[fp].path}")
+        found = _Catalog(
+            {**found.by_record, **more.by_record}, {**found.by_fingerprint, **more.by_fingerprint}
+        )
+    return found
+
+
+def add_directory(root: Path) -> None:
+    """Add a directory of ``<Record>/v<N>.avsc`` (an event type registered at run time)."""
+    _EXTRA_DIRS.append(Path(root))
+    _catalog.cache_clear()
+    _catalog()  # errors now, not on the first decode
+
+
+def remove_directory(root: Path) -> None:
+    _EXTRA_DIRS.remove(Path(root))
+    _catalog.cache_clear()
 
 
 def record_names() -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from schemas import event_types
 from schemas.models import (
     VIETNAM_TZ,
     BankAccount,
@@ -38,6 +39,7 @@ from schemas.models import (
     PaymentBlockRequested,
     PaymentBlockStatusChanged,
     Platform,
+    PlatformHeader,
     ProductCategory,
     ProductRef,
     RuleHit,
@@ -45,6 +47,13 @@ from schemas.models import (
     Severity,
     SharingLevel,
     ShopHandle,
+    TakedownAnswered,
+    TakedownOutcome,
+    TakedownRequested,
+    TakedownTarget,
+    TakedownTargetKind,
+    TakedownTargetResult,
+    TakedownTargetState,
     TargetState,
     TargetStatus,
     TaxAnomalyDetected,
@@ -116,6 +125,9 @@ def _seller(variant: int) -> SellerRef:
 def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False) -> list[BaseEvent]:
     """One valid event of every type, in the order a real case would produce them.
 
+    A type whose descriptor (``schemas/event_types.py``) has an ``example`` adds that one at the
+    end; every other type is in the story below (a test checks every type has exactly one).
+
     ``base_time`` (default 2025-10-15 09:00 Vietnam time) is when the joint case was
     opened; the events before it are spread over the previous weeks. Event ids are stable
     (uuid5) unless ``fresh_ids`` asks for new uuid4 ids (a demo run that publishes twice).
@@ -133,7 +145,18 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
 
     ids = {
         n: eid(n)
-        for n in ("inspection", "violation", "tax", "complaint", "block", "status", "alert", "update")
+        for n in (
+            "inspection",
+            "violation",
+            "tax",
+            "complaint",
+            "block",
+            "status",
+            "alert",
+            "update",
+            "takedown",
+            "takedown-answer",
+        )
     }
 
     inspection = InspectionRecorded(
@@ -380,7 +403,76 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
         actor="Nguyễn Văn Bình, Chánh Văn phòng thường trực BCĐ 389",
         actor_agency="BCD389",
     )
-    return [inspection, violation, tax, complaint, block, status, alert, update]
+    takedown = TakedownRequested(
+        header=new_header(
+            "QLTT",
+            source_system="steering-dashboard",
+            province_code="38",
+            occurred_at=at(0.9),
+            recorded_at=at(0.9),
+            event_id=ids["takedown"],
+        ),
+        seller=_seller(1),
+        request_id=ids["takedown"],
+        platform=Platform.SHOPEE,
+        targets=[
+            TakedownTarget(target_id="1", kind=TakedownTargetKind.SHOP, shop_handle="halinh.cosmetics"),
+            TakedownTarget(
+                target_id="2",
+                kind=TakedownTargetKind.LISTING,
+                listing_url="https://shopee.vn/kem-trang-da-50ml-i.123456789.987654321",
+                note="Kem trắng da giả nhãn hiệu, đã bị xử phạt",
+            ),
+        ],
+        reason="Gian hàng bán mỹ phẩm giả đã bị Chi cục QLTT xử phạt; đề nghị gỡ bỏ gian hàng và tin đăng.",
+        legal_basis=LegalBasis(
+            legal_document="Nghị định 52/2013/NĐ-CP (sửa đổi bởi Nghị định 85/2021/NĐ-CP)",
+            article="Điều 36",
+            decision_number="25/QĐ-XPHC",
+            issuing_authority="Chi cục Quản lý thị trường tỉnh Thanh Hóa",
+            decision_date=day(20),
+        ),
+        case_id="JC-3f9a1c2b7d4e",
+        evidence_event_ids=[str(ids["violation"])],
+        deadline=at(0.9) + timedelta(hours=24),
+        requested_by="Lê Văn Cường, Đội trưởng Đội QLTT số 1",
+    )
+    answer = TakedownAnswered(
+        header=new_header(
+            "SHOPEE",
+            source_system="shopee-compliance",
+            province_code="38",
+            occurred_at=at(0.5),
+            recorded_at=at(0.5),
+            event_id=ids["takedown-answer"],
+            model=PlatformHeader,
+        ),
+        request_id=ids["takedown"],
+        platform=Platform.SHOPEE,
+        requesting_agency="QLTT",
+        outcome=TakedownOutcome.REMOVED,
+        targets=[
+            TakedownTargetResult(target_id="1", state=TakedownTargetState.REMOVED),
+            TakedownTargetResult(target_id="2", state=TakedownTargetState.REMOVED),
+        ],
+        officer="Trần Minh Khoa, Legal & Compliance",
+        case_id="JC-3f9a1c2b7d4e",
+        deadline=at(0.9) + timedelta(hours=24),
+    )
+    story: list[BaseEvent] = [
+        inspection,
+        violation,
+        tax,
+        complaint,
+        block,
+        status,
+        alert,
+        update,
+        takedown,
+        answer,
+    ]
+    # types whose descriptor brings its own example (types added after this story was written)
+    return story + [t.example(base, fresh_ids) for t in event_types.all_types() if t.example is not None]
 
 
 __all__ = ["DEFAULT_BASE_TIME", "example_events"]

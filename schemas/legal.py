@@ -4,7 +4,8 @@ An instrument's number (số ký hiệu, ``101/2015/QH13``) is its id. Events ci
 (``legal_basis.legal_document`` = "Bộ luật Tố tụng hình sự 2015", "Nghị định 98/2020/NĐ-CP");
 :func:`find` reads the id back from such a citation, and :func:`freezing_problem` says when a
 citation cannot ground a payment block — the State Bank refuses those (a sanctions decree, or
-the article on distraint cited for an account freeze).
+the article on distraint cited for an account freeze); :func:`removal_problem` does the same for
+a takedown request to a platform.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from schemas.labels import fold
 INSTRUMENTS_FILE = Path(__file__).resolve().parent / "reference" / "legal_instruments.yaml"
 PURPOSES = frozenset({"sanctions", "account_freezing", "asset_distraint", "platform_removal"})
 ACCOUNT_FREEZING = "account_freezing"
+PLATFORM_REMOVAL = "platform_removal"
 # A number as written in Vietnamese instruments: 98/2020/NĐ-CP, 101/2015/QH13, 17/2022/ND-CP.
 _NUMBER = re.compile(r"\b(\d{1,4})\s*/\s*(\d{4})(?:\s*/\s*([A-Za-zĐđ0-9]+(?:\s*-\s*[A-Za-zĐđ0-9]+)*))?")
 _ARTICLE = re.compile(r"(?:điều|dieu|art(?:icle)?\.?)\s*(\d+)", re.IGNORECASE)
@@ -137,4 +139,43 @@ def freezing_problem(document: str, article: str | None) -> str | None:
     return f"{what}; a payment block needs an instrument that does, e.g. {', '.join(freezing_instruments())}"
 
 
-__all__ = ["Article", "Instrument", "article_number", "find", "freezing_problem", "instruments"]
+def removal_instruments() -> list[str]:
+    found = []
+    for instrument in instruments().values():
+        if instrument.provides(PLATFORM_REMOVAL):
+            articles = instrument.articles_for(PLATFORM_REMOVAL)
+            found += [instrument.cite(a) for a in articles] if articles else [instrument.cite()]
+    return found
+
+
+def removal_problem(document: str, article: str | None) -> str | None:
+    """Why this citation cannot ground a takedown request to a platform, or None (also when the
+    instrument is not in the registry: it is then not judged, as for account freezes)."""
+    instrument = find(document)
+    if instrument is None:
+        return None
+    number = article_number(article)
+    if instrument.provides(PLATFORM_REMOVAL, number):
+        return None
+    where = instrument.cite()
+    if number is not None and number in instrument.articles:
+        title = instrument.articles[number].title
+        what = f"Điều {number} of {where} is '{title}', not a platform's duty to remove content"
+    elif instrument.provides(PLATFORM_REMOVAL):
+        return None
+    else:
+        what = f"{where} ({instrument.title}) does not oblige platforms to remove content"
+    return (
+        f"{what}; a takedown request needs an instrument that does, e.g. {', '.join(removal_instruments())}"
+    )
+
+
+__all__ = [
+    "Article",
+    "Instrument",
+    "article_number",
+    "find",
+    "freezing_problem",
+    "instruments",
+    "removal_problem",
+]

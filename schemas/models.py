@@ -444,6 +444,29 @@ class TraceabilityIssue(StrEnum):
     OTHER = "OTHER"
 
 
+class TakedownTargetKind(StrEnum):
+    SHOP = "SHOP"
+    LISTING = "LISTING"
+    OTHER = "OTHER"
+
+
+class TakedownOutcome(StrEnum):
+    """What a platform did with a takedown request."""
+
+    REMOVED = "REMOVED"
+    PARTLY_REMOVED = "PARTLY_REMOVED"
+    REFUSED = "REFUSED"
+    NEEDS_INFO = "NEEDS_INFO"
+    OTHER = "OTHER"
+
+
+class TakedownTargetState(StrEnum):
+    REMOVED = "REMOVED"
+    NOT_REMOVED = "NOT_REMOVED"
+    NOT_FOUND = "NOT_FOUND"
+    OTHER = "OTHER"
+
+
 class CaseAction(StrEnum):
     ASSIGN_LEAD = "ASSIGN_LEAD"
     ADD_NOTE = "ADD_NOTE"
@@ -1075,6 +1098,132 @@ class PaymentBlockStatusChanged(BaseEvent):
     signature: Signature = b""
 
 
+class TakedownTarget(Record):
+    """One shop or listing to take down: a SHOP names its handle, a LISTING its URL."""
+
+    target_id: Text
+    kind: TakedownTargetKind
+    shop_handle: str | None = None
+    listing_url: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> Self:
+        if self.kind is TakedownTargetKind.SHOP and not (self.shop_handle or "").strip():
+            raise FieldCheckError(
+                "shop_handle", "a SHOP target needs the shop's id or handle on the platform"
+            )
+        if self.kind is TakedownTargetKind.LISTING and not identity.is_url(self.listing_url or ""):
+            raise FieldCheckError(
+                "listing_url", "a LISTING target needs the listing's http(s) URL", self.listing_url
+            )
+        return self
+
+
+class TakedownRequested(SellerEvent):
+    """A competent agency asks a platform to take shops or listings down; signed by the agency."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.TAKEDOWN_REQUEST
+
+    request_id: uuid.UUID
+    platform: Platform
+    targets: Annotated[list[TakedownTarget], Field(min_length=1)]
+    reason: Text
+    legal_basis: LegalBasis
+    case_id: str | None = None
+    evidence_event_ids: list[str] = Field(default_factory=list)
+    deadline: Timestamp
+    requested_by: Text
+    signing_key_id: str = ""
+    signature: Signature = b""
+
+    @model_validator(mode="after")
+    def _request_rules(self) -> Self:
+        if self.deadline <= self.header.recorded_at:
+            raise FieldCheckError(
+                "deadline",
+                f"deadline ({self.deadline.isoformat()}) must be after the request was recorded "
+                f"({self.header.recorded_at.isoformat()})",
+                self.deadline.isoformat(),
+            )
+        seen: set[str] = set()
+        for index, target in enumerate(self.targets):
+            if target.target_id in seen:
+                raise FieldCheckError(
+                    f"targets.{index}.target_id",
+                    "target_id must be unique within the request",
+                    target.target_id,
+                )
+            seen.add(target.target_id)
+        return self
+
+
+def _platform_code(value: str) -> str:
+    from schemas.platforms import platform_codes
+
+    code = value.strip().upper()
+    if code not in platform_codes():
+        raise ValueError(
+            f"unknown platform code {value!r}; expected one of {', '.join(sorted(platform_codes()))} "
+            "(platform registry schemas/reference/platforms.yaml)"
+        )
+    return code
+
+
+class PlatformHeader(EventHeader):
+    """The header of an event a platform writes: ``agency`` holds the platform's code (SHOPEE)."""
+
+    agency: Annotated[str, AfterValidator(_platform_code)]  # type: ignore[assignment]
+
+
+class TakedownTargetResult(Record):
+    """What happened to one target of a takedown request."""
+
+    target_id: Text
+    state: TakedownTargetState
+    note: str | None = None
+
+
+class TakedownAnswered(BaseEvent):
+    """A platform answers a takedown request; signed by the platform."""
+
+    EVENT_TYPE: ClassVar[EventType] = event_types.TAKEDOWN_ANSWER
+
+    header: PlatformHeader  # type: ignore[assignment]
+    request_id: uuid.UUID
+    platform: Platform
+    requesting_agency: AgencyCode
+    outcome: TakedownOutcome
+    targets: list[TakedownTargetResult] = Field(default_factory=list)
+    reason_code: str | None = None
+    reason_text: str | None = None
+    officer: str | None = None
+    case_id: str | None = None
+    deadline: Timestamp
+    signing_key_id: str = ""
+    signature: Signature = b""
+
+    @model_validator(mode="after")
+    def _answer_rules(self) -> Self:
+        if self.header.agency != self.platform.value:
+            raise FieldCheckError(
+                "header.agency",
+                f"an answer of {self.platform.value} must carry header.agency {self.platform.value}",
+                self.header.agency,
+            )
+        if (
+            self.outcome in (TakedownOutcome.REFUSED, TakedownOutcome.NEEDS_INFO)
+            and not (self.reason_text or "").strip()
+        ):
+            what = (
+                "a refusal needs its reason"
+                if self.outcome is TakedownOutcome.REFUSED
+                else ("a request for more information must say what is needed")
+            )
+            raise FieldCheckError("reason_text", f"{what} (reason_text is empty)")
+        return self
+
+
 def _audience(value: str) -> str:
     return "ALL" if value.strip().upper() == "ALL" else _agency(value)
 
@@ -1147,6 +1296,8 @@ EVENT_MODELS: tuple[type[BaseEvent], ...] = (
     PaymentBlockStatusChanged,
     JointCaseAlert,
     CaseUpdated,
+    TakedownRequested,
+    TakedownAnswered,
 )
 MODELS: dict[str, type[BaseEvent]] = {m.EVENT_TYPE.record_name: m for m in EVENT_MODELS}
 """Event models by Avro record name."""
@@ -1168,6 +1319,8 @@ RECORD_MODELS: dict[str, type[Record]] = {
             RuleHit,
             Evidence,
             WithheldCount,
+            TakedownTarget,
+            TakedownTargetResult,
         )
     },
     **MODELS,
@@ -1194,6 +1347,9 @@ ENUMS: dict[str, type[StrEnum]] = {
         Severity,
         CaseAction,
         TraceabilityIssue,
+        TakedownTargetKind,
+        TakedownOutcome,
+        TakedownTargetState,
     )
 }
 """Every Avro enum by name."""
@@ -1203,8 +1359,9 @@ def model_for(key_or_record_name: str) -> type[BaseEvent]:
     """The event model for a record name (``ViolationRecorded``) or an event type key (``violation``)."""
     if key_or_record_name in MODELS:
         return MODELS[key_or_record_name]
-    if key_or_record_name in event_types.BY_KEY:
-        return MODELS[event_types.BY_KEY[key_or_record_name].record_name]
+    etype = event_types.BY_KEY.get(key_or_record_name) or event_types.BY_RECORD.get(key_or_record_name)
+    if etype is not None:  # a type registered at run time carries its model in its descriptor
+        return etype.model
     raise KeyError(
         f"unknown event type {key_or_record_name!r}; expected a key ({', '.join(event_types.BY_KEY)}) "
         f"or a record name ({', '.join(MODELS)})"
@@ -1223,9 +1380,13 @@ def new_header(
     sharing: SharingLevel = SharingLevel.AMBER,
     event_id: uuid.UUID | str | None = None,
     recorded_at: datetime | None = None,
+    model: type[EventHeader] = EventHeader,
 ) -> EventHeader:
-    """A validated header: a fresh uuid4 event_id (unless given), recorded_at = now, schema_version 1."""
-    return EventHeader.model_validate(
+    """A validated header: a fresh uuid4 event_id (unless given), recorded_at = now, schema_version 1.
+
+    ``model=PlatformHeader`` for an event a platform writes (``agency`` is then a platform code).
+    """
+    return model.model_validate(
         {
             "event_id": event_id if event_id is not None else uuid.uuid4(),
             "occurred_at": occurred_at,
@@ -1271,6 +1432,7 @@ __all__ = [
     "PaymentBlockRequested",
     "PaymentBlockStatusChanged",
     "Platform",
+    "PlatformHeader",
     "ProductCategory",
     "ProductRef",
     "Record",
@@ -1280,6 +1442,13 @@ __all__ = [
     "Severity",
     "SharingLevel",
     "ShopHandle",
+    "TakedownAnswered",
+    "TakedownOutcome",
+    "TakedownRequested",
+    "TakedownTarget",
+    "TakedownTargetKind",
+    "TakedownTargetResult",
+    "TakedownTargetState",
     "TargetState",
     "TargetStatus",
     "TaxAnomalyDetected",

@@ -47,35 +47,23 @@ class ClaimMismatch(ValueError):
     """A record on one agency's topic claims (``header.agency``) to come from another agency."""
 
 
-# The kinds of agency topic, by event type key: agency.<code lower>.<kind>.v1
-AGENCY_KINDS: dict[str, str] = {
-    et.INSPECTION.key: "inspections",
-    et.VIOLATION.key: "violations",
-    et.TAX_ANOMALY.key: "tax-anomalies",
-    et.COMPLAINT.key: "complaints",
-    et.PAYMENT_BLOCK_REQUEST.key: "payment-block-requests",
-}
-_KIND_TYPES = {kind: et.BY_KEY[key] for key, kind in AGENCY_KINDS.items()}
-_KIND_DESCRIPTIONS = {
-    "inspections": "Inspections",
-    "violations": "Violations established",
-    "tax-anomalies": "Tax anomalies",
-    "complaints": "Consumer complaints",
-    "payment-block-requests": "Signed payment-block and lift requests to the State Bank branch",
-}
+def agency_kinds() -> dict[str, str]:
+    """The kinds of agency topic, by event type key (agency.<code lower>.<kind>.v1): from the descriptors."""
+    return {t.key: t.topic for t in et.agency_topic_types()}
 
-PAYMENT_BLOCK_STATUS = Topic(
-    "bank.payment-block-status.v1",
-    et.PAYMENT_BLOCK_STATUS,
-    "request_id",
-    "Signed status replies of the State Bank branch",
-)
-ALERTS_ALL = Topic(
-    "alerts.all.v1", et.JOINT_CASE_ALERT, "case_id", "Every joint-case alert version (steering committee)"
-)
-CASE_UPDATES = Topic(
-    "cases.updates.v1", et.CASE_UPDATE, "case_id", "Actions on joint cases (lead agency, notes, close)"
-)
+
+def _kind_type(kind: str) -> et.EventType | None:
+    return next((t for t in et.agency_topic_types() if t.topic == kind), None)
+
+
+def _base_topic(etype: et.EventType) -> Topic:
+    return Topic(etype.topic, etype, etype.topic_key, etype.description)
+
+
+PAYMENT_BLOCK_STATUS = _base_topic(et.PAYMENT_BLOCK_STATUS)
+ALERTS_ALL = _base_topic(et.JOINT_CASE_ALERT)
+CASE_UPDATES = _base_topic(et.CASE_UPDATE)
+PLATFORM_PREFIX = "platform."
 # Which processors namespace (app id) is the active one: written by `agencybus rebuild --apply`,
 # read by `agencybus process` when no --app-id is given. One JSON record under the key "active".
 PROCESSORS_NAMESPACE = Topic(
@@ -104,31 +92,29 @@ def agency_topic(event_type: et.EventType | str, agency: str) -> Topic:
     payment-block request from an agency the registry does not allow to request blocks.
     """
     etype = _event_type(event_type)
-    kind = AGENCY_KINDS.get(etype.key)
-    if kind is None:
+    if not etype.agency_event:
         raise KeyError(
-            f"agencies do not publish {etype.record_name}; agency topics carry {list(AGENCY_KINDS)}"
+            f"agencies do not publish {etype.record_name}; agency topics carry {list(agency_kinds())}"
         )
     from schemas import reference
 
     registry = reference.agencies()
     if agency not in registry:
         raise KeyError(f"unknown agency {agency!r}; the agency registry has {sorted(registry)}")
-    if etype == et.PAYMENT_BLOCK_REQUEST and not registry[agency].may_request_payment_blocks:
-        allowed = sorted(code for code, a in registry.items() if a.may_request_payment_blocks)
-        raise KeyError(
-            f"{agency} may not request payment blocks (agency registry: may_request_payment_blocks); "
-            f"agencies that may: {allowed}"
-        )
-    return _agency_topic(etype, kind, agency)
+    if not etype.may_publish(registry[agency]):
+        allowed = sorted(code for code, a in registry.items() if etype.may_publish(a))
+        what = etype.authority or f"publish {etype.key} events"
+        why = f"agency registry: {etype.agency_flag}" if etype.agency_flag else "its descriptor's agencies"
+        raise KeyError(f"{agency} may not {what} ({why}); agencies that may: {allowed}")
+    return _agency_topic(etype, agency)
 
 
-def _agency_topic(etype: et.EventType, kind: str, agency: str) -> Topic:
+def _agency_topic(etype: et.EventType, agency: str) -> Topic:
     return Topic(
-        f"{agency_topic_prefix(agency)}{kind}.v{etype.major}",
+        f"{agency_topic_prefix(agency)}{etype.topic}.v{etype.major}",
         etype,
-        "seller primary token",
-        f"{_KIND_DESCRIPTIONS[kind]} of {agency}",
+        etype.topic_key,
+        f"{etype.description} of {agency}",
         agency=agency,
     )
 
@@ -140,12 +126,9 @@ def agency_topics(event_type: et.EventType | str | None = None) -> list[Topic]:
     wanted = None if event_type is None else _event_type(event_type).key
     found = []
     for code, agency in sorted(reference.agencies().items()):
-        for key, kind in AGENCY_KINDS.items():
-            if wanted is not None and key != wanted:
-                continue
-            if key == et.PAYMENT_BLOCK_REQUEST.key and not agency.may_request_payment_blocks:
-                continue
-            found.append(_agency_topic(et.BY_KEY[key], kind, code))
+        for etype in et.agency_topic_types():
+            if (wanted is None or etype.key == wanted) and etype.may_publish(agency):
+                found.append(_agency_topic(etype, code))
     return found
 
 
@@ -158,19 +141,56 @@ def find_agency_topic(name: str) -> Topic | None:
     parts = name.split(".")
     if len(parts) != 4 or parts[0] != AGENCY_PREFIX.rstrip(".") or not parts[1]:
         return None
-    etype = _KIND_TYPES.get(parts[2])
+    etype = _kind_type(parts[2])
     if etype is None or parts[3] != f"v{etype.major}":
         return None
-    return _agency_topic(etype, parts[2], parts[1].upper())
+    return _agency_topic(etype, parts[1].upper())
+
+
+def platform_answer_topic(platform: str) -> Topic:
+    """The topic a platform writes its signed answers to (``platform.shopee.takedown-answers.v1``)."""
+    code = platform.upper()
+    etype = et.TAKEDOWN_ANSWER
+    return Topic(
+        f"{platform_topic_prefix(code)}{etype.topic}.v{etype.major}",
+        etype,
+        etype.topic_key,
+        f"{etype.description} of {code}",
+        agency=code,
+    )
+
+
+def platform_topic_prefix(platform: str) -> str:
+    """What every topic of one platform starts with (the name of its prefix ACL)."""
+    return f"{PLATFORM_PREFIX}{platform.lower()}."
+
+
+def platform_answer_topics() -> list[Topic]:
+    """The answer topic of every platform of the platform registry."""
+    from schemas.platforms import platform_codes
+
+    return [platform_answer_topic(code) for code in sorted(platform_codes())]
+
+
+def find_platform_topic(name: str) -> Topic | None:
+    """The platform answer topic called ``name`` (with its platform), or None if it is not one."""
+    parts = name.split(".")
+    if len(parts) != 4 or parts[0] != PLATFORM_PREFIX.rstrip(".") or not parts[1]:
+        return None
+    if parts[2] != et.TAKEDOWN_ANSWER.topic or parts[3] != f"v{et.TAKEDOWN_ANSWER.major}":
+        return None
+    return platform_answer_topic(parts[1])
 
 
 def check_claim(topic: str, claimed_agency: str) -> None:
-    """Raise ClaimMismatch when a record on an agency topic names another agency in header.agency.
+    """Raise ClaimMismatch when a record on an agency (or platform) topic names another writer in
+    header.agency.
 
-    The broker lets only the agency (and the gateway that authenticates it) write its topics, so
-    the topic says who wrote the record; a record that claims otherwise is forged or misrouted.
+    The broker lets only the agency (and the gateway that authenticates it) write its topics, and
+    only a platform its answer topic, so the topic says who wrote the record; a record that claims
+    otherwise is forged or misrouted.
     """
-    owner = find_agency_topic(topic)
+    owner = find_agency_topic(topic) or find_platform_topic(topic)
     if owner is not None and owner.agency != claimed_agency:
         raise ClaimMismatch(
             f"header.agency is {claimed_agency!r} but the record is on {topic}, which only "
@@ -188,27 +208,33 @@ def topic_for(event_type_key: str, agency: str | None = None) -> Topic:
 
     Alerts: the steering committee's ``alerts.all.v1``.
     """
-    if event_type_key in AGENCY_KINDS:
+    if event_type_key in agency_kinds():
         if agency is None:
             raise KeyError(f"{event_type_key} events go to the publishing agency's topic: name the agency")
         return agency_topic(event_type_key, agency)
     for t in base_topics():
         if t.event_type is not None and t.event_type.key == event_type_key:
             return t
+    if event_type_key == et.TAKEDOWN_ANSWER.key:
+        if agency is None:
+            raise KeyError("takedown answers go to the answering platform's topic: name the platform")
+        return platform_answer_topic(agency)
     raise KeyError(f"no topic for event type {event_type_key!r}")
 
 
 def topic_name_pattern(event_type_key: str) -> str:
     """The topic name of an event type for people (``agency.<agency>.violations.v1`` for agency events)."""
-    kind = AGENCY_KINDS.get(event_type_key)
+    kind = agency_kinds().get(event_type_key)
     if kind is not None:
         return f"{AGENCY_PREFIX}<agency>.{kind}.v{et.BY_KEY[event_type_key].major}"
+    if event_type_key == et.TAKEDOWN_ANSWER.key:
+        return f"{PLATFORM_PREFIX}<platform>.{et.TAKEDOWN_ANSWER.topic}.v{et.TAKEDOWN_ANSWER.major}"
     return topic_for(event_type_key).name
 
 
 def base_topics() -> list[Topic]:
-    """The topics that are not per agency."""
-    return [PAYMENT_BLOCK_STATUS, ALERTS_ALL, CASE_UPDATES]
+    """The topics that are not per agency, one per descriptor of a type the bus's roles publish."""
+    return [_base_topic(t) for t in et.all_types() if not t.per_publisher]
 
 
 def agency_alert_topics(agency_codes: list[str]) -> list[Topic]:
@@ -224,7 +250,7 @@ def all_topics(agency_codes: list[str]) -> list[Topic]:
     ``agency_codes`` are the agencies with an alert topic; the agency topics come from the agency
     registry (reference data).
     """
-    main = agency_topics() + base_topics() + agency_alert_topics(agency_codes)
+    main = agency_topics() + base_topics() + platform_answer_topics() + agency_alert_topics(agency_codes)
     dlqs = [
         Topic(t.dlq, None, "source key", f"Dead letters of {t.name}", retention_ms=30 * DAY_MS) for t in main
     ]

@@ -1,4 +1,7 @@
-"""CLI verb of the alert forwarder: ``agencybus subscribe --agency THUE (--webhook URL | --jsonl FILE)``."""
+"""CLI verb of the forwarder: ``agencybus subscribe``.
+
+``--agency THUE`` or ``--platform SHOPEE``, and ``--webhook URL`` or ``--jsonl FILE``.
+"""
 
 from __future__ import annotations
 
@@ -14,31 +17,51 @@ from agencybus.settings import load_settings
 
 
 def subscribe(
-    agency: str = typer.Option(..., help="Agency code whose routed alerts to deliver (e.g. THUE)"),
+    agency: str | None = typer.Option(None, help="Agency code whose routed alerts to deliver (e.g. THUE)"),
+    platform: str | None = typer.Option(
+        None, help="Platform code whose takedown requests to deliver (e.g. SHOPEE), signed bytes included"
+    ),
     webhook: str | None = typer.Option(None, help="POST each alert (CloudEvents JSON) to this URL"),
     jsonl: Path | None = typer.Option(None, help="Append each alert as one JSON line to this file"),
     group: str | None = typer.Option(
-        None, help="Consumer group (default forwarder-<agency>); offsets live here"
+        None,
+        help="Consumer group (default forwarder-<agency>, forwarder-platform-<platform>); offsets live here",
     ),
     token_env: str | None = typer.Option(
         None, help="Name of an environment variable holding a bearer token for the webhook"
     ),
     max_backoff: float = typer.Option(30.0, help="Longest wait between retries of a failing sink, seconds"),
 ) -> None:
-    """Deliver an agency's alerts at-least-once, retrying a failing sink until it accepts (never skipping)."""
+    """Deliver an agency's alerts, or a platform's takedown requests, at-least-once, retrying a failing sink
+    until it accepts (never skipping)."""
     from agencybus import logging as ab_logging
     from agencybus.kafka import agency_codes
-    from consumers.forwarder.forwarder import Backoff, Forwarder
+    from consumers.forwarder.forwarder import Backoff, Forwarder, agency_subscription, platform_subscription
     from consumers.forwarder.sinks import JsonlSink, Sink, WebhookSink
 
     if (webhook is None) == (jsonl is None):
         typer.echo("error: give exactly one of --webhook URL or --jsonl FILE", err=True)
         raise typer.Exit(2)
-    code = agency.upper()
-    known = agency_codes()
-    if code not in known:
-        typer.echo(f"error: --agency: expected one of {', '.join(known)}, found {agency!r}", err=True)
+    if (agency is None) == (platform is None):
+        typer.echo("error: give exactly one of --agency CODE or --platform CODE", err=True)
         raise typer.Exit(2)
+    if agency is not None:
+        code = agency.upper()
+        known = agency_codes()
+        if code not in known:
+            typer.echo(f"error: --agency: expected one of {', '.join(known)}, found {agency!r}", err=True)
+            raise typer.Exit(2)
+        subscription = agency_subscription(code, group)
+    else:
+        from schemas.platforms import PlatformError
+        from schemas.platforms import platform as platform_entry
+
+        try:
+            code = platform_entry(platform or "").code
+        except PlatformError as exc:
+            typer.echo(f"error: --platform: {exc}", err=True)
+            raise typer.Exit(2) from None
+        subscription = platform_subscription(code, group)
     settings = load_settings()
     ab_logging.configure_logging(settings)
     sink: Sink
@@ -58,7 +81,9 @@ def subscribe(
     from agencybus.metrics import serve_metrics_from
 
     serve_metrics_from(settings)
-    forwarder = Forwarder(settings, code, sink, group_id=group, backoff=Backoff(maximum=max_backoff))
+    forwarder = Forwarder(
+        settings, code, sink, backoff=Backoff(maximum=max_backoff), subscription=subscription
+    )
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

@@ -1,4 +1,8 @@
-"""Delivers an agency's routed alerts (``alerts.<agency>.v1``) into the agency's own system.
+"""Delivers what is routed to one receiver into its own system: an agency's alerts, a platform's requests.
+
+An agency's subscription reads its alert topic (``alerts.<agency>.v1``); a platform's reads every
+agency's takedown-request topic and keeps the requests addressed to that platform, delivered with
+their signed Avro bytes so the platform verifies the agency's signature itself.
 
 At-least-once, in order per partition: an alert's offset is committed only after the sink
 accepted it. A sink that fails is retried with exponential backoff for as long as it takes;
@@ -9,6 +13,7 @@ committed offset, so the receiver may see an alert twice and must de-duplicate b
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import random
 import threading
@@ -26,7 +31,7 @@ from agencybus.settings import Settings
 from consumers.forwarder.sinks import DeliveryError, Sink, cloudevent_json
 from schemas import codec
 from schemas import topics as tc
-from schemas.event_types import JOINT_CASE_ALERT
+from schemas.event_types import JOINT_CASE_ALERT, TAKEDOWN_REQUEST
 from schemas.sharing import visible_alert
 
 log = structlog.get_logger("agencybus.forwarder")
@@ -67,8 +72,69 @@ def agency_payload(decoded: codec.DecodedMessage, agency: str) -> dict[str, Any]
     return cloudevent_json(decoded)
 
 
+# What a receiver gets from one record: (decoded message, original bytes, topic) -> document, or None
+# when the record is not for this receiver (committed and skipped). Raising ClaimMismatch dead-letters it.
+Payload = Callable[[codec.DecodedMessage, bytes, str], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Who receives (an agency or platform code), from which topics, in which group, in which form."""
+
+    receiver: str
+    topics: tuple[str, ...]
+    group_id: str
+    payload: Payload
+
+
+def agency_subscription(agency: str, group_id: str | None = None) -> Subscription:
+    """An agency's routed alerts, filtered once more by the sharing rule."""
+    code = agency.upper()
+    return Subscription(
+        code,
+        (tc.alert_topic_name(code),),
+        group_id or f"forwarder-{code.lower()}",
+        lambda decoded, value, topic: agency_payload(decoded, code),
+    )
+
+
+def takedown_payload(
+    decoded: codec.DecodedMessage, value: bytes, topic: str, platform: str
+) -> dict[str, Any] | None:
+    """A takedown request addressed to ``platform`` as a CloudEvents document carrying the signed bytes.
+
+    ``data_base64`` holds the record exactly as the agency signed and published it, so the platform
+    verifies the signature itself; a record whose topic is not its agency's is refused here
+    (ClaimMismatch: dead-lettered), and one for another platform is not this platform's to see.
+    """
+    if decoded.event_type != TAKEDOWN_REQUEST:
+        raise tc.ClaimMismatch(
+            f"{topic} carries {TAKEDOWN_REQUEST.record_name}, found {decoded.event_type.record_name}"
+        )
+    header = decoded.record["header"]
+    tc.check_claim(topic, str(header["agency"]))
+    if decoded.record.get("platform") != platform:
+        return None
+    document = cloudevent_json(decoded)
+    del document["data"]
+    document["datacontenttype"] = "application/avro"
+    document["data_base64"] = base64.b64encode(value).decode("ascii")
+    return document
+
+
+def platform_subscription(platform: str, group_id: str | None = None) -> Subscription:
+    """The takedown requests addressed to one platform, from every agency allowed to send them."""
+    code = platform.upper()
+    return Subscription(
+        code,
+        tuple(t.name for t in tc.agency_topics(TAKEDOWN_REQUEST)),
+        group_id or f"forwarder-platform-{code.lower()}",
+        lambda decoded, value, topic: takedown_payload(decoded, value, topic, code),
+    )
+
+
 class Forwarder:
-    """Consumes one agency's alert topic and hands each alert to a sink, committing after delivery."""
+    """Consumes a subscription's topics and hands each document to a sink, committing after delivery."""
 
     def __init__(
         self,
@@ -81,16 +147,18 @@ class Forwarder:
         consumer: Any | None = None,
         dlq: Any | None = None,
         on_delivered: Callable[[dict[str, Any]], None] | None = None,
+        subscription: Subscription | None = None,
     ) -> None:
         from agencybus.kafka import make_consumer, make_producer
 
-        self.agency = agency.upper()
-        self.topic = tc.alert_topic_name(self.agency)
-        self.group_id = group_id or f"forwarder-{self.agency.lower()}"
+        self.subscription = subscription or agency_subscription(agency, group_id)
+        self.agency = self.subscription.receiver
+        self.topic = ",".join(self.subscription.topics)
+        self.group_id = self.subscription.group_id
         self.sink = sink
         self.backoff = backoff or Backoff()
         self.consumer = consumer or make_consumer(
-            settings, self.topic, group_id=self.group_id, max_poll_records=50
+            settings, *self.subscription.topics, group_id=self.group_id, max_poll_records=50
         )
         self._dlq_producer = None
         if dlq is None:
@@ -131,12 +199,16 @@ class Forwarder:
                 return  # revoked or stopping: the next owner (or the restart) re-reads from the commit
             try:
                 decoded = codec.decode_message(msg.value, msg.headers)
-            except codec.CodecError as exc:
+                payload = self.subscription.payload(decoded, msg.value, tp.topic)
+            except (codec.CodecError, tc.ClaimMismatch) as exc:
                 self._dead_letter(tp, msg, exc)
                 if not self._commit(tp, msg.offset):
                     return
                 continue
-            payload = agency_payload(decoded, self.agency)
+            if payload is None:  # not for this receiver
+                if not self._commit(tp, msg.offset):
+                    return
+                continue
             if not self._deliver_with_retry(payload, stop):
                 return  # stopped while the sink was failing: nothing committed, nothing lost
             self.delivered += 1

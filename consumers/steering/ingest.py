@@ -23,8 +23,10 @@ from prometheus_client import Counter, Gauge
 from agencybus.settings import Settings
 from agencybus.signing import Keyring, SignatureError, SigningError, verify_record
 from consumers.steering import store as st
+from consumers.steering import takedowns
 from schemas import codec
 from schemas import topics as tc
+from schemas.event_types import NOT_PROJECTED
 
 log = structlog.get_logger("agencybus.steering.ingest")
 
@@ -42,26 +44,31 @@ SIGNATURE_FAILURES = Counter(
 BANK_SIGNER = "NHNN"
 
 # Records each non-agency topic may carry; anything else is a dead letter.
-EXPECTED = {
-    tc.ALERTS_ALL.name: {"JointCaseAlert"},
-    tc.CASE_UPDATES.name: {"CaseUpdated"},
-    tc.PAYMENT_BLOCK_STATUS.name: {"PaymentBlockStatusChanged"},
-}
+EXPECTED = {t.name: {t.event_type.record_name} for t in tc.base_topics() if t.event_type is not None}
 
 
 def dashboard_topics() -> tuple[str, ...]:
-    """What the dashboard reads: alerts, actions, bank statuses, and every agency topic (counts, report)."""
+    """What the dashboard reads: alerts, actions, bank statuses, the agency topics (counts, report)
+    and the platforms' takedown answers.
+
+    Not the topics of a type whose descriptor says the dashboard does not project it.
+    """
     return (
         tc.ALERTS_ALL.name,
         tc.CASE_UPDATES.name,
         tc.PAYMENT_BLOCK_STATUS.name,
-        *(t.name for t in tc.agency_topics()),
+        *(
+            t.name
+            for t in tc.agency_topics()
+            if t.event_type is not None and t.event_type.projection != NOT_PROJECTED
+        ),
+        *(t.name for t in tc.platform_answer_topics()),
     )
 
 
 def expected_records(topic: str) -> set[str] | None:
     """The record names ``topic`` may carry (None: a topic the dashboard does not know, anything goes)."""
-    owner = tc.find_agency_topic(topic)
+    owner = tc.find_agency_topic(topic) or tc.find_platform_topic(topic)
     if owner is not None and owner.event_type is not None:
         return {owner.event_type.record_name}
     return EXPECTED.get(topic)
@@ -93,6 +100,7 @@ class Ingestor:
             dlq = DeadLetterWriter(self._dlq_producer, consumer="steering-dashboard")
         self.dlq = dlq
         self.keyring = Keyring.load(settings.resolved_keys_dir)
+        self._keyring_loaded = time.monotonic()
         self.assigned: set[TopicPartition] = set()
         self.applied = 0
         self.dead_letters = 0
@@ -144,6 +152,26 @@ class Ingestor:
             return False, str(exc)[:500]
         return True, None
 
+    def check_signer_signature(self, decoded: codec.DecodedMessage) -> tuple[bool | None, str | None]:
+        """The platform's signature on its takedown answer (or the agency's on its request), by the
+        signer's code in header.agency: as for the bank."""
+        platform = str(decoded.record["header"]["agency"])
+        if platform not in self.keyring.signers and time.monotonic() - self._keyring_loaded > 5:
+            self.keyring = Keyring.load(
+                self.settings.resolved_keys_dir
+            )  # a key added since (at most every 5 s)
+            self._keyring_loaded = time.monotonic()
+        if platform not in self.keyring.signers:
+            return None, f"no public key of {platform} in {self.settings.resolved_keys_dir}/keyring"
+        try:
+            verify_record(decoded.record, decoded.writer, self.keyring, platform)
+        except (SignatureError, SigningError) as exc:
+            log.warning(
+                "dashboard.platform_signature_invalid", event_id=decoded.event_id, reason=str(exc)[:300]
+            )
+            return False, str(exc)[:500]
+        return True, None
+
     def poll_once(self, timeout_ms: int = 500) -> int:
         """Fetch one batch and apply it; returns the number of records read."""
         batches = self.consumer.poll(timeout_ms=timeout_ms, max_records=500)
@@ -174,6 +202,14 @@ class Ingestor:
                             changed = st.apply_block_status(
                                 s, decoded.record, signature_ok=ok, signature_note=note
                             )
+                        elif record_name == "TakedownRequested":
+                            ok, note = self.check_signer_signature(decoded)
+                            if ok is False:  # forged or altered: never shown as the agency's request
+                                raise st.StoreError(f"takedown request signature does not verify: {note}")
+                            changed = st.apply_record(s, record_name, decoded.record, received_at=received)
+                        elif record_name == "TakedownAnswered":
+                            ok, note = self.check_signer_signature(decoded)
+                            changed = takedowns.apply_answer(s, decoded.record, signature_ok=ok, note=note)
                         else:
                             changed = st.apply_record(s, record_name, decoded.record, received_at=received)
                         if changed:

@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session
 
 from agencybus.masking import mask_token
 from consumers.steering.store import (
+    STEERING_AGENCY,
     AgencyEvent,
     AudienceCommune,
     Case,
     CaseRecipient,
     PaymentBlock,
     SeenCase,
+    Viewer,
 )
 from consumers.steering.web.i18n import TZ, format_vnd, local_time, translate
 from schemas.sharing import AUDIENCE_ALL
@@ -298,6 +300,7 @@ def yearly_report(
     for tb in joint:
         tb.rows[-1] = [t("total"), f"{len(case_ids):,}".replace(",", ".")]
     sections.append(Section("joint_cases", "6. Vụ việc liên ngành" if is_vi else "6. Joint cases", joint))
+    sections.append(takedown_section(s, lo, hi, now or datetime.now(UTC), is_vi))
     return YearlyReport(
         start=start,
         end=end,
@@ -307,6 +310,52 @@ def yearly_report(
         generated_at=now or datetime.now(UTC),
         sections=sections,
     )
+
+
+def takedown_section(s: Session, lo: datetime, hi: datetime, now: datetime, is_vi: bool) -> Section:
+    """7. Takedown requests to platforms: per platform, what was asked, done, and how late."""
+    from consumers.steering import takedowns
+
+    steering = Viewer(username="report", agency=STEERING_AGENCY, steering=True)
+    by_platform = takedowns.yearly_counts_by_platform(s, steering, lo, hi, now)
+    labels = (
+        [
+            "Sàn",
+            "Yêu cầu",
+            "Đã gỡ",
+            "Gỡ một phần",
+            "Từ chối",
+            "Cần bổ sung",
+            "Đúng hạn",
+            "Muộn",
+            "Quá hạn",
+            "Chờ",
+        ]
+        if is_vi
+        else [
+            "Platform",
+            "Requested",
+            "Removed",
+            "Partly",
+            "Refused",
+            "Needs info",
+            "In time",
+            "Late",
+            "Overdue",
+            "Open",
+        ]
+    )
+    columns = takedowns.REPORT_COLUMNS
+    totals = [sum(c[k] for c in by_platform.values()) for k in columns]
+    rows = [[p, *(str(c[k]) for k in columns)] for p, c in by_platform.items()]
+    table = Table(
+        title=labels[0],
+        headers=labels,
+        rows=[*rows, ["Tổng" if is_vi else "Total", *(str(n) for n in totals)]],
+        raw_rows=[["platform", p, *(c[k] for k in columns)] for p, c in by_platform.items()],
+    )
+    title = "7. Yêu cầu sàn TMĐT gỡ bỏ gian hàng, tin đăng" if is_vi else "7. Takedown requests to platforms"
+    return Section("takedowns", title, [table])
 
 
 def report_csv(report: YearlyReport) -> str:

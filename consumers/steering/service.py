@@ -14,6 +14,7 @@ from consumers.steering.actions import ActionPublisher
 from consumers.steering.auth import LoginThrottle, Sessions, session_secret, users_file
 from consumers.steering.ingest import Ingestor, start_background
 from consumers.steering.store import Store
+from consumers.steering.takedown_requests import TakedownPublisher
 from consumers.steering.web.app import DashboardContext, create_app
 
 log = structlog.get_logger("agencybus.steering")
@@ -31,7 +32,12 @@ def agency_codes() -> list[str]:
     return [c for c in codes() if c != "NHNN"]
 
 
-def build_context(settings: Settings, store: Store, publisher: ActionPublisher | None) -> DashboardContext:
+def build_context(
+    settings: Settings,
+    store: Store,
+    publisher: ActionPublisher | None,
+    takedown_publisher: TakedownPublisher | None = None,
+) -> DashboardContext:
     @lru_cache(maxsize=4)
     def names(lang: str) -> reports.Names:
         return reports.load_names(settings.province_code, lang)
@@ -46,6 +52,8 @@ def build_context(settings: Settings, store: Store, publisher: ActionPublisher |
         names=names,
         secure_cookies=settings.dashboard_secure_cookies,
         throttle=LoginThrottle.from_settings(settings),
+        takedown_publisher=takedown_publisher,
+        takedown_deadline_hours=settings.takedown_deadline_hours,
     )
 
 
@@ -55,9 +63,10 @@ def serve(settings: Settings, *, host: str, port: int, ingest: bool = True, acti
 
     store = store_for(settings)
     publisher = ActionPublisher(settings) if actions else None
+    takedown_publisher = TakedownPublisher(settings) if actions else None
     ingestor: Ingestor | None = Ingestor(settings, store) if ingest else None
     runner: Any = start_background(ingestor) if ingestor is not None else None
-    app = create_app(build_context(settings, store, publisher))
+    app = create_app(build_context(settings, store, publisher, takedown_publisher))
     mount_metrics(app)  # /metrics on the dashboard's own port (aggregate counters only)
     serve_metrics_from(settings)  # and on AGENCYBUS_METRICS_PORT if set
     log.info("dashboard.start", url=f"http://{host}:{port}/", store=store.engine.url.render_as_string())
@@ -72,5 +81,7 @@ def serve(settings: Settings, *, host: str, port: int, ingest: bool = True, acti
             ingestor.close()
         if publisher is not None:
             publisher.close()
+        if takedown_publisher is not None:
+            takedown_publisher.close()
         store.close()
         log.info("dashboard.stopped")

@@ -27,7 +27,7 @@ from producers.gateway.dependencies import API_KEY_HEADER, Replay
 from producers.gateway.events import MAX_BATCH
 from producers.gateway.service import Gateway
 from producers.publisher import Delivery
-from schemas.event_types import AGENCY_EVENTS
+from schemas.event_types import agency_events
 from schemas.models import RECORD_MODELS, model_for
 
 __all__ = ["API_KEY_HEADER", "MAX_BATCH", "Gateway", "create_app"]
@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, delivery: Delivery | None = None) -> FastA
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             _, defs = models_json_schema(
-                [(model_for(t.record_name), "validation") for t in AGENCY_EVENTS],
+                [(model_for(t.record_name), "validation") for t in agency_events()],
                 ref_template="#/components/schemas/{model}",
             )
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})

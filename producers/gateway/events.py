@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from producers import metrics
 from producers.gateway.dependencies import GatewayState, HygienicRoute, Idempotent
 from producers.gateway.errors import RESPONSES
-from schemas.event_types import AGENCY_EVENTS, EventType
+from schemas.event_types import EventType, agency_events
 from schemas.models import BaseEvent, model_for
 
 MAX_BATCH = 1000
@@ -111,7 +111,7 @@ def _batch_route(event_type: EventType) -> Endpoint:
 
 router = APIRouter(prefix="/v1/events", route_class=HygienicRoute, responses=RESPONSES)
 
-for _type in AGENCY_EVENTS:
+for _type in agency_events():
     _name = _type.key.replace("-", "_")
     router.add_api_route(
         f"/{_type.key}",

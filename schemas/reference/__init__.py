@@ -57,6 +57,7 @@ class Agency(BaseModel):
     kind: AgencyKind
     province_code: str | None = Field(pattern=r"^[0-9]{2}$")
     may_request_payment_blocks: bool = False
+    may_request_takedowns: bool = False
     receives_alerts: bool = True
     notes: str = ""
 
@@ -369,6 +370,11 @@ def payment_block_agencies() -> frozenset[str]:
     return frozenset(code for code, a in agencies().items() if a.may_request_payment_blocks)
 
 
+def takedown_agencies() -> frozenset[str]:
+    """Agencies the registry allows to ask platforms to take shops and listings down."""
+    return frozenset(code for code, a in agencies().items() if a.may_request_takedowns)
+
+
 def alert_agencies() -> frozenset[str]:
     """Agencies that receive joint-case alerts (each has an alert topic)."""
     return frozenset(code for code, a in agencies().items() if a.receives_alerts)
@@ -406,4 +412,5 @@ __all__ = [
     "payment_block_agencies",
     "province_codes",
     "provinces",
+    "takedown_agencies",
 ]

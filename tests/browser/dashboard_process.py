@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +62,12 @@ def running_dashboard(
     *,
     startup_timeout: float = 30,
     extra_env: dict[str, str] | None = None,
+    users: Sequence[tuple[str, str, str]] = USERS,
 ) -> Iterator[Dashboard]:
     """Create the demo users, start the dashboard, wait until it answers; stop its process group after."""
     port = free_port()
     env = dashboard_env(bootstrap, data_dir, port, extra_env)
-    for username, agency, name in USERS:
+    for username, agency, name in users:
         subprocess.run(
             [
                 AGENCYBUS,

@@ -29,7 +29,9 @@ pytestmark = [pytest.mark.slow]
 
 FIRST_CASE_RE = re.compile(r"first joint case on the dashboard after ([0-9.]+) s")
 URL_RE = re.compile(r"dashboard: (http://127\.0\.0\.1:\d+)/")
-EXPORT_RE = re.compile(r"^  (export AGENCYBUS_\S+.*AGENCYBUS_DATA_DIR=\S+/demo/(bank|agency))$", re.MULTILINE)
+EXPORT_RE = re.compile(
+    r"^  (export AGENCYBUS_\S+.*AGENCYBUS_DATA_DIR=\S+/demo/(bank|agency|platform)\S*)$", re.MULTILINE
+)
 SAMPLES = Path(__file__).resolve().parents[2] / "producers" / "samples"
 
 
@@ -74,7 +76,7 @@ def fresh_block_request(path: Path) -> str:
 
 def use_the_printed_environment(output: str, tmp_path: Path) -> None:
     exports = {role: line for line, role in EXPORT_RE.findall(output)}
-    assert set(exports) == {"bank", "agency"}, output[-3000:]
+    assert set(exports) == {"bank", "agency", "platform"}, output[-3000:]
     demo_dir = tmp_path / "demo"
     written = (demo_dir / "bank.env").read_text(encoding="utf-8").splitlines()[1:]  # under its comment
     assert " ".join(line.removeprefix("export ") for line in written) == exports["bank"].removeprefix(
@@ -110,6 +112,8 @@ def use_the_printed_environment(output: str, tmp_path: Path) -> None:
     assert shown.returncode == 0 and "holder NGUYEN DUC MANH" in shown.stdout, shown.stdout
     executed = in_terminal(exports["bank"], "bank", "execute", number, "--officer", "Cán bộ NHNN")
     assert executed.returncode == 0 and "EXECUTED" in executed.stdout, executed.stdout + executed.stderr
+    listed = in_terminal(exports["platform"], "platform", "list")
+    assert listed.returncode == 0 and "Takedown requests" in listed.stdout, listed.stdout + listed.stderr
 
     alerts = tmp_path / "qltt-alerts.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENCYBUS_")}
@@ -150,7 +154,12 @@ def _session_pids(sid: int) -> list[int]:
 
 def test_demo_runs_the_whole_bus_and_stops_cleanly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENCYBUS_")}
-    env.update(AGENCYBUS_DATA_DIR=str(tmp_path), AGENCYBUS_DASHBOARD_PORT="0", AGENCYBUS_BANK_WEB_PORT="0")
+    env.update(
+        AGENCYBUS_DATA_DIR=str(tmp_path),
+        AGENCYBUS_DASHBOARD_PORT="0",
+        AGENCYBUS_BANK_WEB_PORT="0",
+        AGENCYBUS_PLATFORM_PORT="0",
+    )
     proc = subprocess.Popen(
         [AGENCYBUS, "demo"],
         env=env,
@@ -179,6 +188,9 @@ def test_demo_runs_the_whole_bus_and_stops_cleanly(tmp_path: Path) -> None:
         summary = httpx.get(f"{url.group(1)}/api/summary", timeout=5).json()
         assert summary["cases_total"] >= 1 and summary["events"] > 0
         assert "password" in output and "bcd.chair" in output
+        assert re.search(
+            r"platform service \(SHOPEE compliance\): http://127\.0\.0\.1:\d+/takedown-requests", output
+        )
         use_the_printed_environment(output, tmp_path)
         # how soon the first case appears is a performance figure (benchmarks/README.md), not
         # a test: the target of a minute holds on a quiet machine, not under a loaded CI run

@@ -11,7 +11,8 @@ from agencybus import acl
 from agencybus.acl_apply import AclApplyError, read_password, write_credentials
 from schemas import reference
 from schemas import topics as tc
-from schemas.event_types import PAYMENT_BLOCK_REQUEST
+from schemas.event_types import PAYMENT_BLOCK_REQUEST, TAKEDOWN_REQUEST
+from schemas.platforms import platform_codes
 
 PLAN_FILE = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "acl-plan.tsv"
 TOPIC, GROUP = acl.Resource.TOPIC, acl.Resource.GROUP
@@ -50,9 +51,15 @@ def test_one_principal_per_agency_and_per_role() -> None:
 
 def test_an_agency_writes_only_its_own_topics_and_reads_only_its_own_alerts(plan: list[acl.Binding]) -> None:
     for topic in tc.agency_topics():
-        assert who(plan, TOPIC, topic.name, WRITE) == {topic.agency, "agencybus-gateway"}, topic.name
+        assert who(plan, TOPIC, topic.name, WRITE) == {topic.agency, "agencybus-gateway"} | (
+            {"agencybus-dashboard"} if topic.event_type == TAKEDOWN_REQUEST else set()
+        ), topic.name
         assert who(plan, TOPIC, topic.name, READ) == {"agencybus-processors", "agencybus-dashboard"} | (
             {"agencybus-bank"} if topic.event_type == PAYMENT_BLOCK_REQUEST else set()
+        ) | (
+            {f"forwarder-platform-{c.lower()}" for c in platform_codes()}
+            if topic.event_type == TAKEDOWN_REQUEST
+            else set()
         )
     assert not acl.allowed(plan, "THUE", TOPIC, "alerts.ca.v1", READ)
     assert not acl.allowed(plan, "THUE", TOPIC, "alerts.ca.v1", DESCRIBE)
@@ -68,6 +75,28 @@ def test_only_agencies_allowed_by_the_registry_can_write_a_request_topic(plan: l
         name = f"agency.{code.lower()}.payment-block-requests.v1"  # exists only for allowed agencies
         assert acl.allowed(plan, code, TOPIC, name, WRITE) == (code in allowed), code
         assert acl.allowed(plan, "agencybus-gateway", TOPIC, name, WRITE) == (code in allowed), code
+
+
+def test_only_agencies_allowed_by_the_registry_can_write_a_takedown_topic(plan: list[acl.Binding]) -> None:
+    allowed = reference.takedown_agencies()
+    for code in reference.agencies():
+        name = f"agency.{code.lower()}.takedown-requests.v1"
+        assert acl.allowed(plan, code, TOPIC, name, WRITE) == (code in allowed), code
+        assert acl.allowed(plan, "agencybus-gateway", TOPIC, name, WRITE) == (code in allowed), code
+
+
+def test_a_platform_writes_only_its_answer_topic_and_reads_nothing(plan: list[acl.Binding]) -> None:
+    for code in platform_codes():
+        answers = tc.platform_answer_topic(code).name
+        assert who(plan, TOPIC, answers, WRITE) == {code}
+        assert who(plan, TOPIC, answers, READ) == {"agencybus-dashboard"}
+        for name in catalog():
+            if name != answers:
+                assert not acl.allowed(plan, code, TOPIC, name, WRITE), (code, name)
+            assert not acl.allowed(plan, code, TOPIC, name, READ), (code, name)
+    assert not acl.allowed(plan, "SHOPEE", TOPIC, "platform.lazada.takedown-answers.v1", WRITE)
+    assert acl.allowed(plan, "forwarder-platform-shopee", GROUP, "forwarder-platform-shopee", READ)
+    assert not acl.allowed(plan, "forwarder-platform-shopee", TOPIC, "agency.qltt.violations.v1", READ)
 
 
 def test_roles_get_exactly_what_the_issue_names(plan: list[acl.Binding]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from agencybus.settings import load_settings
 from producers.gateway.app import create_app
 from producers.gateway.hygiene import CLEAN_NON_BLANK, CLEAN_TEXT
-from schemas.event_types import AGENCY_EVENTS
+from schemas.event_types import agency_events
 from schemas.models import IDENTIFIER_FIELDS
 from schemas.reference import agency_codes, province_codes
 
@@ -38,7 +38,7 @@ def _string_of(prop: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_event_route_documents_every_status_with_the_error_shape(doc: dict[str, Any]) -> None:
-    for event_type in AGENCY_EVENTS:
+    for event_type in agency_events():
         for path in (f"/v1/events/{event_type.key}", f"/v1/events/{event_type.key}/batch"):
             operation = doc["paths"][path]["post"]
             responses = operation["responses"]

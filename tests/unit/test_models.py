@@ -114,7 +114,7 @@ def test_round_trip_with_microseconds_and_vietnam_time() -> None:
 
 
 def test_model_for_accepts_keys_and_record_names() -> None:
-    for event_type in event_types.ALL:
+    for event_type in event_types.all_types():
         assert model_for(event_type.key) is model_for(event_type.record_name)
         assert model_for(event_type.key).EVENT_TYPE is event_type
     with pytest.raises(KeyError, match="violation"):

@@ -155,6 +155,7 @@ def test_only_secret_typed_settings_are_masked(monkeypatch: pytest.MonkeyPatch) 
         "sasl_password",
         "identity_hmac_secret",
         "session_secret",
+        "platform_api_token",
     }
 
 

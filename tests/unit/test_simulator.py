@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 from producers.simulator import PLANTED_RULES, generate, write_truth
@@ -108,7 +109,7 @@ def test_sdk_encoding_is_the_codecs_encoding(tmp_path: Path) -> None:
     publishers: dict[str, Publisher] = {}
     checked = set()
     for event in scenario.events:
-        if event.EVENT_TYPE.key == "payment-block-request":
+        if event.EVENT_TYPE.key in ("payment-block-request", "takedown-request"):
             continue  # signed: the signature makes the bytes differ on purpose
         agency = event.header.agency
         publisher = publishers.setdefault(agency, Publisher(agency, settings, start_flusher=False))
@@ -119,3 +120,28 @@ def test_sdk_encoding_is_the_codecs_encoding(tmp_path: Path) -> None:
     for publisher in publishers.values():
         publisher.close()
     assert checked == {"inspection", "violation", "tax-anomaly", "complaint"}
+
+
+def test_takedown_requests_rest_on_the_sellers_violation_and_some_are_long_overdue() -> None:
+    from datetime import timedelta
+
+    from schemas.models import TakedownRequested
+
+    scenario = generate(seed=6, sellers=800, events=3000)
+    by_id = {str(e.header.event_id): e for e in scenario.events}
+    takedowns = [e for e in scenario.events if isinstance(e, TakedownRequested)]
+    assert len(takedowns) >= 4
+    end = datetime.fromisoformat(scenario.truth["start"]) + timedelta(days=60)
+    old = [t for t in takedowns if t.deadline < end]
+    assert old and len(old) < len(takedowns), "some long past their deadline, some sent in the last day"
+    for takedown in takedowns:
+        (violation,) = (by_id[i] for i in takedown.evidence_event_ids)
+        assert isinstance(violation, ViolationRecorded) and violation.header.agency == "QLTT"
+        assert {s.handle for s in violation.seller.shops} == {takedown.targets[0].shop_handle}
+        assert takedown.platform == "SHOPEE" and takedown.deadline - takedown.header.recorded_at == timedelta(
+            hours=24
+        )
+        (case,) = [
+            c for c in scenario.truth["expected_cases"] if str(takedown.header.event_id) in c["event_ids"]
+        ]
+        assert case["pattern"] == "health" and str(violation.header.event_id) in case["event_ids"]

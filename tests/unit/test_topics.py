@@ -6,15 +6,15 @@ import pytest
 
 from schemas import reference
 from schemas import topics as tc
-from schemas.event_types import AGENCY_EVENTS, PAYMENT_BLOCK_REQUEST, VIOLATION
+from schemas.event_types import PAYMENT_BLOCK_REQUEST, VIOLATION, agency_events
 
 
 def test_every_agency_has_its_own_topic_per_event_type_and_only_block_agencies_a_request_topic() -> None:
     registry = reference.agencies()
     names = {t.name for t in tc.agency_topics()}
     for code, agency in registry.items():
-        for etype in AGENCY_EVENTS:
-            name = f"agency.{code.lower()}.{tc.AGENCY_KINDS[etype.key]}.v1"
+        for etype in agency_events():
+            name = f"agency.{code.lower()}.{tc.agency_kinds()[etype.key]}.v1"
             allowed = etype != PAYMENT_BLOCK_REQUEST or agency.may_request_payment_blocks
             assert (name in names) == allowed, name
     assert "agency.thue.payment-block-requests.v1" not in names

@@ -35,9 +35,11 @@ from starlette.concurrency import run_in_threadpool
 
 from consumers.steering import reports
 from consumers.steering import store as st
+from consumers.steering import takedowns as td
 from consumers.steering.actions import ACTIONS, ActionError, ActionPublisher
 from consumers.steering.auth import LoginThrottle, Sessions, User, authenticate, load_users
 from consumers.steering.search import query_tokens
+from consumers.steering.takedown_requests import TakedownPublisher, build_takedown_request, offered_shops
 from consumers.steering.web import charts
 from consumers.steering.web.i18n import (
     LANGS,
@@ -48,6 +50,7 @@ from consumers.steering.web.i18n import (
     pick_lang,
     translate,
 )
+from schemas.reference import takedown_agencies
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "agencybus_lang"
@@ -70,6 +73,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/cases.csv": ANY_USER,
     "/cases/{case_id}": ANY_USER,
     "/cases/{case_id}/actions": ANY_USER,  # agency users may add notes; the action decides the rest
+    "/cases/{case_id}/takedowns": ANY_USER,  # an officer of an agency the registry allows (checked there)
     "/reports": STEERING_ONLY,
     "/reports/yearly": STEERING_ONLY,
 }
@@ -109,6 +113,8 @@ class DashboardContext:
     agency_codes: list[str]
     names: Callable[[str], reports.Names]
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    takedown_publisher: TakedownPublisher | None = None
+    takedown_deadline_hours: float = 24.0
     secure_cookies: bool = False  # the service sets it from AGENCYBUS_DASHBOARD_SECURE_COOKIES (on)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     _users: dict[str, User] = field(default_factory=dict)
@@ -317,11 +323,13 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         def load() -> dict[str, Any]:
             with ctx.store.session() as s:
                 ov = st.overview(s, viewer, now=now, sla=ctx.store.sla)
+                takedown_counts = td.counts(s, viewer, now)
                 weeks = st.alerts_per_week(s, viewer, now=now)
                 communes = st.cases_per_commune(s, viewer)
                 feed = st.recent_feed(s, viewer, limit=10)
                 return {
                     "ov": ov,
+                    "takedowns": takedown_counts,
                     "weeks": weeks,
                     "communes": communes,
                     "feed": [_feed_item(entry) for entry in feed],
@@ -354,6 +362,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             "overview.html",
             user=user,
             ov=ov,
+            takedowns=data["takedowns"],
             feed=data["feed"],
             last_seq=data["last_seq"],
             week_chart=week_chart,
@@ -518,6 +527,13 @@ def create_app(ctx: DashboardContext) -> FastAPI:
                 request, "error.html", status_code=404, user=user, title_key="not_found", text_key="not_found"
             )
         now = ctx.now()
+
+        def load_takedowns() -> list[td.TakedownView]:
+            with ctx.store.session() as s:
+                ids = [str(e.event_id) for e in detail.evidence]
+                return td.for_case(s, viewer, case_id, ids, detail.case.recipients, now)
+
+        takedowns = await run_in_threadpool(load_takedowns)
         blocks = [
             {
                 "b": b,
@@ -534,6 +550,10 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             d=detail,
             c=detail.case,
             blocks=blocks,
+            takedowns=takedowns,
+            offered=offered_shops(detail.case.seller_tokens),
+            may_request_takedown=ctx.takedown_publisher is not None and user.agency in takedown_agencies(),
+            takedown_hours=ctx.takedown_deadline_hours,
             csrf=ctx.sessions.csrf_token(nonce),
             agencies=ctx.agency_codes,
             flash=("action_sent" if done_seen else "action_pending") if done else None,
@@ -576,6 +596,47 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             raise HTTPException(400, str(exc)) from None
         await _wait_for_action(ctx.store, user.agency, event_id, timeout_s=4.0)
         return RedirectResponse(f"/cases/{case_id}?done={event_id}#history", status_code=303)
+
+    @app.post("/cases/{case_id}/takedowns", response_model=None)
+    async def case_takedown(request: Request, case_id: str) -> Response:
+        """ "Request takedown": sign with the officer's agency key and publish; the platform answers."""
+        user, nonce = current(request)
+        form = await request.form()
+        if not ctx.sessions.check_csrf(nonce, str(form.get("csrf") or "")):
+            raise HTTPException(403, "csrf: the form token does not match this session; reload the page")
+        viewer = user.viewer()
+        if ctx.takedown_publisher is None:
+            raise HTTPException(
+                503, "takedown requests are disabled: this dashboard runs without a Kafka producer"
+            )
+
+        def load() -> st.CaseDetail | None:
+            with ctx.store.session() as s:
+                return st.case_detail(s, viewer, case_id) if st.can_view_case(s, viewer, case_id) else None
+
+        detail = await run_in_threadpool(load)
+        if detail is None:
+            raise Forbidden("forbidden_text")
+        try:
+            record = build_takedown_request(
+                case_id,
+                user,
+                platform=str(form.get("platform") or ""),
+                shops=[str(v) for v in form.getlist("shop")],
+                listing_urls=str(form.get("listing_urls") or "").split(),
+                reason=str(form.get("reason") or ""),
+                legal_document=str(form.get("legal_document") or ""),
+                article=str(form.get("article") or "") or None,
+                decision_number=str(form.get("decision_number") or ""),
+                evidence_event_ids=[str(e.event_id) for e in detail.evidence if e.event_type == "violation"],
+                offered=offered_shops(detail.case.seller_tokens),
+                province_code=ctx.province_code,
+                deadline_hours=ctx.takedown_deadline_hours,
+            )
+            request_id = await run_in_threadpool(ctx.takedown_publisher.publish, record)
+        except ActionError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return RedirectResponse(f"/cases/{case_id}?takedown={request_id}#takedowns", status_code=303)
 
     @app.get("/reports", response_class=HTMLResponse)
     async def reports_page(request: Request) -> HTMLResponse:
@@ -638,7 +699,10 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             viewer = st.Viewer(username="summary", agency=st.STEERING_AGENCY, steering=True)
             with ctx.store.session() as s:
                 ov = st.overview(s, viewer, now=ctx.now(), sla=ctx.store.sla)
+                takedown_counts = td.counts(s, viewer, ctx.now())
                 return {
+                    "takedowns_open": takedown_counts["open"],
+                    "takedowns_overdue": takedown_counts["overdue"],
                     "events": ov.events_total,
                     "cases_total": ov.cases_total,
                     "cases_open": ov.cases_open,

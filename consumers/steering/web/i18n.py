@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from schemas import event_types
+
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
@@ -68,6 +70,30 @@ MESSAGES: dict[str, dict[str, str]] = {
     "new_alerts_24h": {"vi": "Cảnh báo mới (24 giờ)", "en": "New alerts (24 h)"},
     "blocks_pending": {"vi": "Yêu cầu phong tỏa chờ xử lý", "en": "Payment blocks pending"},
     "blocks_overdue": {"vi": "Quá hạn xử lý", "en": "Overdue"},
+    "takedowns": {"vi": "Yêu cầu gỡ bỏ trên sàn TMĐT", "en": "Platform takedown requests"},
+    "takedowns_open": {"vi": "Yêu cầu gỡ bỏ chờ sàn trả lời", "en": "Takedowns awaiting the platform"},
+    "takedown_overdue": {"vi": "Quá hạn trả lời", "en": "Overdue"},
+    "answered_late": {"vi": "Trả lời muộn", "en": "Answered late"},
+    "waiting_for_platform": {"vi": "Chờ sàn trả lời", "en": "Waiting for the platform"},
+    "request_takedown": {"vi": "Yêu cầu sàn gỡ bỏ", "en": "Request takedown"},
+    "shops_in_evidence": {"vi": "Gian hàng trong chứng cứ", "en": "Shops in the evidence"},
+    "listing_urls": {"vi": "Đường dẫn tin đăng (mỗi dòng một)", "en": "Listing URLs (one per line)"},
+    "legal_document": {"vi": "Căn cứ pháp lý", "en": "Legal basis"},
+    "article": {"vi": "Điều", "en": "Article"},
+    "decision_number": {"vi": "Số quyết định", "en": "Decision number"},
+    "reason": {"vi": "Lý do", "en": "Reason"},
+    "platform": {"vi": "Sàn", "en": "Platform"},
+    "platform_answer": {"vi": "Trả lời của sàn", "en": "Platform's answer"},
+    "deadline": {"vi": "Hạn trả lời", "en": "Deadline"},
+    "takedown_deadline_note": {"vi": "Hạn trả lời: {h} giờ", "en": "The platform has {h} hours to answer"},
+    "SHOP": {"vi": "Gian hàng", "en": "Shop"},
+    "LISTING": {"vi": "Tin đăng", "en": "Listing"},
+    "REMOVED": {"vi": "Đã gỡ bỏ", "en": "Removed"},
+    "PARTLY_REMOVED": {"vi": "Gỡ bỏ một phần", "en": "Partly removed"},
+    "REFUSED": {"vi": "Từ chối", "en": "Refused"},
+    "NEEDS_INFO": {"vi": "Cần bổ sung thông tin", "en": "Needs more information"},
+    "NOT_REMOVED": {"vi": "Chưa gỡ", "en": "Not removed"},
+    "NOT_FOUND": {"vi": "Không tìm thấy", "en": "Not found"},
     "events_per_agency_week": {"vi": "Sự kiện theo cơ quan (7 ngày)", "en": "Events per agency (7 days)"},
     "alerts_per_week": {"vi": "Cảnh báo theo tuần và mức độ", "en": "Alerts per week by severity"},
     "cases_per_commune": {"vi": "Vụ việc theo xã/phường", "en": "Cases per commune/ward"},
@@ -154,11 +180,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "CLOSE": {"vi": "Đóng vụ việc", "en": "Closed"},
     "REOPEN": {"vi": "Mở lại", "en": "Reopened"},
     "OTHER": {"vi": "Khác", "en": "Other"},
-    "inspection": {"vi": "Kiểm tra", "en": "Inspection"},
-    "violation": {"vi": "Vi phạm", "en": "Violation"},
-    "tax-anomaly": {"vi": "Bất thường thuế", "en": "Tax anomaly"},
-    "complaint": {"vi": "Khiếu nại", "en": "Complaint"},
-    "payment-block-request": {"vi": "Yêu cầu phong tỏa", "en": "Payment-block request"},
+    # the agency event types' labels come from their descriptors (schemas/event_types.py), below
     "RECEIVED": {"vi": "Đã tiếp nhận", "en": "Received"},
     "EXECUTED": {"vi": "Đã phong tỏa", "en": "Executed"},
     "REJECTED": {"vi": "Từ chối", "en": "Rejected"},
@@ -174,7 +196,10 @@ MESSAGES: dict[str, dict[str, str]] = {
 def translate(key: str, lang: str) -> str:
     entry = MESSAGES.get(key)
     if entry is None:
-        return key
+        etype = event_types.BY_KEY.get(key)
+        if etype is None or not etype.agency_event:
+            return key
+        entry = dict(etype.labels)
     return entry.get(lang) or entry.get(DEFAULT_LANG) or key
 
 

@@ -1,0 +1,1 @@
+"""Platform-side takedown service: receives signed takedown requests, verifies, records, answers."""

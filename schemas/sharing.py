@@ -72,8 +72,11 @@ def visible_alert(alert: Mapping[str, Any], viewer_agency: str) -> dict[str, Any
     identifiers, name and communes are rebuilt from the items kept, so an identifier no kept
     item carries (one of withheld evidence, or one of a v1 record that does not say which item
     brought it) is not in the result. ``withheld`` (v1's per-agency counts) is emptied: the
-    viewer learns how many items were withheld and nothing else. Applying it to its own
-    result changes nothing.
+    viewer learns how many items were withheld and nothing else. The same holds for what the
+    case derives from its evidence: an agency named only by withheld items is left out of the
+    recipients, and the case's, the header's and each rule hit's times are rebuilt from the kept
+    items (the version's ``recorded_at`` when none is kept). Applying it to its own result
+    changes nothing.
     """
     out = dict(alert)
     out["audience"] = viewer_agency
@@ -92,10 +95,36 @@ def visible_alert(alert: Mapping[str, Any], viewer_agency: str) -> dict[str, Any
     names = [e["seller_name"] for e in kept if e.get("seller_name")]
     out["seller_name"] = names[-1] if names else None
     out["commune_codes"] = sorted({str(e["commune_code"]) for e in kept if e.get("commune_code")})
+    # an agency the viewer knows of only through evidence withheld from it is not named
+    seen_agencies = {str(e["agency"]) for e in kept} | {viewer_agency}
+    hidden_agencies = {str(e["agency"]) for e in evidence if not may_see(viewer_agency, e, recipients)}
+    out["recipients"] = [r for r in recipients if r in seen_agencies or r not in hidden_agencies]
     header = alert.get("header")
+    times = sorted(e["occurred_at"] for e in kept if e.get("occurred_at") is not None)
+    fallback = header.get("recorded_at") if isinstance(header, Mapping) else None
+    opened = times[0] if times else fallback
+    updated = times[-1] if times else fallback
+    if "opened_at" in alert or "updated_at" in alert:
+        # the case's own times come from its earliest and latest evidence: the viewer's
+        out["opened_at"], out["updated_at"] = opened, updated
+    if alert.get("rules_fired"):
+        out["rules_fired"] = [
+            {**hit, "fired_at": seen_time(hit.get("fired_at"), times, opened)} for hit in alert["rules_fired"]
+        ]
     if isinstance(header, Mapping):
         out["header"] = {**header, "sharing": most_restrictive(_level(e) for e in kept)}
+        if "occurred_at" in header and updated is not None:
+            out["header"]["occurred_at"] = updated
     return out
+
+
+def seen_time(fired_at: Any, times: list[Any], opened: Any) -> Any:
+    """When a rule fired, as the viewer may know it: the latest time of the viewer's evidence
+    at or before the firing (the firing's own time may be a withheld item's), else ``opened``."""
+    if fired_at is None:
+        return None
+    before = [t for t in times if t <= fired_at]
+    return before[-1] if before else opened
 
 
 def withheld_text(count: int) -> str | None:
@@ -111,6 +140,7 @@ __all__ = [
     "STEERING_COMMITTEE",
     "may_see",
     "most_restrictive",
+    "seen_time",
     "sees_everything",
     "visible_alert",
     "withheld_text",

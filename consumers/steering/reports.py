@@ -71,8 +71,8 @@ def cases_csv(cases: Iterable[SeenCase]) -> str:
                 ";".join(c.commune_codes),
                 ";".join(c.rule_ids),
                 ";".join(mask_token(t) for t in c.seller_tokens),  # exports travel: numbers masked
-                c.opened_at.isoformat(),
-                c.updated_at.isoformat(),
+                c.opened_at.isoformat() if c.opened_at else "",
+                c.updated_at.isoformat() if c.updated_at else "",
             ]
         )
     return out.getvalue()

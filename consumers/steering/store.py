@@ -42,7 +42,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from agencybus.masking import mask_account, mask_token
 from schemas import event_types as et
-from schemas.sharing import AUDIENCE_ALL, STEERING_COMMITTEE, may_see, sees_everything, visible_alert
+from schemas.sharing import (
+    AUDIENCE_ALL,
+    STEERING_COMMITTEE,
+    may_see,
+    seen_time,
+    sees_everything,
+    visible_alert,
+)
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 CASE_STATUSES = ("OPEN", "CLOSED", "MERGED")
@@ -142,6 +149,19 @@ class AudienceView(Base):
     seller_tokens: Mapped[list[str]] = mapped_column(JSON, default=list)
     commune_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     withheld_count: Mapped[int] = mapped_column(Integer, default=0)
+    # derived from the evidence the audience may see: who else it may know works the case, when
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class AudienceRecipient(Base):
+    """Recipient agencies an audience may know of on a case (the list's agency filter)."""
+
+    __tablename__ = "case_audience_recipients"
+    case_id: Mapped[str] = mapped_column(String(64), ForeignKey("cases.case_id"), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agency: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
 
 
 class AudienceToken(Base):
@@ -534,7 +554,12 @@ def refresh_views(s: Session, case: Case) -> None:
         .where(Evidence.case_id == case.case_id)
         .order_by(Evidence.occurred_at, Evidence.event_id)
     )
+    # when nothing is visible, the case's times are when the bus first recorded it
+    first = s.scalar(select(func.min(CaseVersion.recorded_at)).where(CaseVersion.case_id == case.case_id))
     full = {
+        "header": {"recorded_at": first},
+        "opened_at": case.opened_at,
+        "updated_at": case.updated_at,
         "recipients": list(case.recipients),
         "seller_name": case.seller_name,
         "seller_tokens": list(case.seller_tokens),
@@ -543,6 +568,7 @@ def refresh_views(s: Session, case: Case) -> None:
             {
                 "agency": e.agency,
                 "sharing": e.sharing,
+                "occurred_at": e.occurred_at,
                 "commune_code": e.commune_code,
                 "seller_tokens": list(e.seller_tokens or []),
                 "seller_name": e.seller_name,
@@ -567,6 +593,9 @@ def refresh_views(s: Session, case: Case) -> None:
         ]
         view.commune_codes = list(seen["commune_codes"])
         view.withheld_count = int(seen["withheld_count"])
+        view.recipients = list(seen["recipients"])
+        view.opened_at, view.updated_at = seen["opened_at"], seen["updated_at"]
+        _sync_children(s, case.case_id, audience, AudienceRecipient, "agency", view.recipients)
         # searched: every identifier the audience may see, in clear (a hit says only "this case")
         _sync_children(s, case.case_id, audience, AudienceToken, "token", list(seen["seller_tokens"]))
         _sync_children(s, case.case_id, audience, AudienceCommune, "commune_code", view.commune_codes)
@@ -805,6 +834,9 @@ class SeenCase:
     seller_tokens: list[str]
     commune_codes: list[str]
     withheld_count: int
+    recipients: list[str]
+    opened_at: datetime | None
+    updated_at: datetime | None
 
     def __getattr__(self, name: str) -> Any:  # case_id, status, severity, recipients, ...
         return getattr(self.case, name)
@@ -835,6 +867,9 @@ def seen_cases(s: Session, viewer: Viewer, cases: Sequence[Case]) -> list[SeenCa
                 seller_tokens=list(v.seller_tokens) if v else [],
                 commune_codes=list(v.commune_codes) if v else [],
                 withheld_count=v.withheld_count if v else 0,
+                recipients=list(v.recipients) if v else [],
+                opened_at=v.opened_at if v else None,
+                updated_at=v.updated_at if v else None,
             )
         )
     return out
@@ -896,7 +931,13 @@ def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], in
     if f.status:
         q = q.where(Case.status == f.status)
     if f.agency:
-        q = q.where(Case.case_id.in_(select(CaseRecipient.case_id).where(CaseRecipient.agency == f.agency)))
+        q = q.where(
+            Case.case_id.in_(
+                select(AudienceRecipient.case_id).where(
+                    AudienceRecipient.audience == audience, AudienceRecipient.agency == f.agency
+                )
+            )
+        )
     if f.commune:
         q = q.where(
             Case.case_id.in_(
@@ -928,6 +969,10 @@ def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], in
         q = q.where(or_(*conds))
     total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
     col = SORTS.get(f.sort, Case.updated_at)
+    if f.sort in ("updated", "opened", "") or f.sort not in SORTS:
+        # by the times the viewer's own view of each case holds
+        q = q.join(AudienceView, (AudienceView.case_id == Case.case_id) & (AudienceView.audience == audience))
+        col = AudienceView.opened_at if f.sort == "opened" else AudienceView.updated_at
     q = q.order_by(col.desc() if f.desc else col.asc(), Case.case_id)
     if f.sort == "severity":
         rows = list(s.scalars(q))
@@ -1038,11 +1083,21 @@ def block_counts(s: Session, viewer: Viewer, *, now: datetime, sla: timedelta) -
     return pending, overdue
 
 
+@dataclass(frozen=True)
+class RuleShown:
+    """A rule hit as an agency viewer is shown it (its time from the viewer's own evidence)."""
+
+    rule_id: str
+    title: str
+    severity: str
+    fired_at: datetime | None
+
+
 @dataclass
 class CaseDetail:
     case: SeenCase
     versions: list[CaseVersion]
-    rules: list[CaseRule]
+    rules: Sequence[CaseRule | RuleShown]
     evidence: list[Evidence]
     hidden_evidence: int
     actions: list[CaseActionRow]
@@ -1058,11 +1113,20 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
     versions = list(
         s.scalars(select(CaseVersion).where(CaseVersion.case_id == case_id).order_by(CaseVersion.version))
     )
-    rules = list(s.scalars(select(CaseRule).where(CaseRule.case_id == case_id).order_by(CaseRule.fired_at)))
+    rules: Sequence[CaseRule | RuleShown] = list(
+        s.scalars(select(CaseRule).where(CaseRule.case_id == case_id).order_by(CaseRule.fired_at))
+    )
     all_ev = list(
         s.scalars(select(Evidence).where(Evidence.case_id == case_id).order_by(Evidence.occurred_at))
     )
     evidence = [e for e in all_ev if viewer.can_see_evidence(e, case.recipients)]
+    seen = seen_case(s, viewer, case)
+    if not viewer.steering:  # a rule fired at a withheld item's time shows the viewer's latest before it
+        times = sorted(e.occurred_at for e in evidence)
+        rules = [
+            RuleShown(r.rule_id, r.title, r.severity, seen_time(r.fired_at, times, seen.opened_at))
+            for r in rules
+        ]
     actions = list(
         s.scalars(
             select(CaseActionRow).where(CaseActionRow.case_id == case_id).order_by(CaseActionRow.occurred_at)
@@ -1118,7 +1182,7 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
     ]
     history.sort(key=lambda h: h["at"])
     return CaseDetail(
-        case=seen_case(s, viewer, case),
+        case=seen,
         versions=versions,
         rules=rules,
         evidence=evidence,

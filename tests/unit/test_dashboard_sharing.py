@@ -129,6 +129,28 @@ def surfaces(dashboard: Dashboard, agency: str, case_id: str) -> dict[str, str]:
     }
 
 
+def derived_leaks(
+    dashboard: Dashboard, agency: str, case_id: str, evidence: list[EventSummary], seen: list[bool]
+) -> None:
+    """What the case derives from its evidence, as the agency's officer is shown it: no agency
+    named only by withheld items (list, filter), no time only a withheld item holds."""
+    kept = [e for e, ok in zip(evidence, seen, strict=True) if ok]
+    hidden = {e.agency for e in evidence} - {e.agency for e in kept} - {agency}
+    viewer = st.Viewer(username=USERS[agency], agency=agency, steering=False)
+    with dashboard.ctx.store.session() as s:
+        detail = st.case_detail(s, viewer, case_id)
+        assert detail is not None
+        case = detail.case
+        assert not hidden & set(case.recipients), (agency, case.recipients)
+        kept_times = {e.occurred_at for e in kept}
+        shown = {case.opened_at, case.updated_at, *(r.fired_at for r in detail.rules)}
+        as_ms = {int(t.timestamp() * 1000) for t in shown if t is not None}
+        assert not kept or as_ms <= kept_times, (agency, as_ms - kept_times)
+        for other in hidden:
+            found, _ = st.filtered_cases(s, viewer, st.CaseFilter(agency=other))
+            assert case_id not in {c.case_id for c in found}, (agency, "agency filter", other)
+
+
 # ----------------------------------------------------------------------------- the issue's reproduction
 
 RED_NID, RED_BANK, RED_WEB = "038190012345", "0011001234567", "halinh-sale.vn"
@@ -218,11 +240,13 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
             status="OPEN",
             merged_into=None,
             severity="HIGH",
-            rules=[{"rule_id": "r", "title": "rule", "severity": "HIGH", "fired_at": T0}],
+            rules=[
+                {"rule_id": "r", "title": "rule", "severity": "HIGH", "fired_at": evidence[-1].occurred_at}
+            ],
             recipients=sorted({"BCD389", *recipients}),
             evidence=evidence,
-            opened_at=T0,
-            updated_at=T0,
+            opened_at=min(e.occurred_at for e in evidence),
+            updated_at=max(e.occurred_at for e in evidence),
         )
         forwarded = publish(dashboard, snapshot)
         for agency in AGENCIES:
@@ -242,6 +266,8 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
             for value in sorted(secret & typed):  # what an officer would type into the search box
                 hit = client.get("/cases", params={"q": value}).text
                 assert case_id not in hit, (agency, "search", value)
+            if routed:
+                derived_leaks(dashboard, agency, case_id, evidence, seen)
             if routed and seen.count(False):
                 assert (
                     f"Evidence items withheld from your agency: {seen.count(False)}"

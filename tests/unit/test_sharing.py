@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as hs
 
 from consumers.forwarder.forwarder import agency_payload
 from processors.alert_writer import AlertWriter
@@ -142,3 +144,56 @@ def test_the_forwarder_filters_an_alert_again_before_it_leaves_the_bus() -> None
     text = repr(payload)
     assert "77/CSKT" not in text and not any(t in text for t in POLICE_TOKENS[:3])
     assert payload["data"]["withheld_count"] == 1 and payload["data"]["audience"] == "QLTT"
+
+
+_ITEMS = hs.lists(
+    hs.tuples(hs.sampled_from(AGENCIES), hs.sampled_from([*SHARING_LEVELS, "PURPLE"]), hs.integers(0, 400)),
+    min_size=1,
+    max_size=7,
+)
+
+
+@given(_ITEMS, hs.sets(hs.sampled_from(AGENCIES)), hs.sets(hs.sampled_from(AGENCIES), max_size=2))
+def test_recipients_and_times_come_only_from_what_the_viewer_may_see(
+    items: list[tuple[str, str, int]], recipients: set[str], static: set[str]
+) -> None:
+    """Issue 16: an agency named only by withheld evidence, or a time only a withheld item
+    holds (the case's opening, its last change, a rule's firing), never reaches a viewer."""
+    evidence = [
+        {
+            "event_id": f"e{i}",
+            "agency": agency,
+            "sharing": level,
+            "occurred_at": T0 + day * DAY + i,
+            "seller_tokens": [],
+            "seller_name": None,
+            "commune_code": None,
+        }
+        for i, (agency, level, day) in enumerate(items)
+    ]
+    times = [e["occurred_at"] for e in evidence]
+    routed = sorted({"BCD389", *recipients, *static})
+    alert = {
+        "header": {"recorded_at": T0 + 500 * DAY, "occurred_at": max(times), "sharing": "RED"},
+        "recipients": routed,
+        "evidence": evidence,
+        "rules_fired": [{"rule_id": "r", "fired_at": t} for t in times],
+        "opened_at": min(times),
+        "updated_at": max(times),
+        "withheld": [],
+        "withheld_count": 0,
+    }
+    for viewer in (*AGENCIES, "BCD389"):
+        seen = visible_alert(alert, viewer)
+        assert visible_alert(seen, viewer) == seen
+        if viewer == "BCD389":
+            assert seen["recipients"] == routed and seen["opened_at"] == min(times)
+            continue
+        kept = [e for e in evidence if may_see(viewer, e, routed)]
+        kept_times = {e["occurred_at"] for e in kept} or {T0 + 500 * DAY}
+        withheld_only = {e["agency"] for e in evidence} - {e["agency"] for e in kept} - {viewer}
+        assert not withheld_only & set(seen["recipients"]), (viewer, seen["recipients"])
+        assert set(routed) - withheld_only == set(seen["recipients"])  # the rest stay named
+        shown = {seen["opened_at"], seen["updated_at"], seen["header"]["occurred_at"]}
+        shown |= {h["fired_at"] for h in seen["rules_fired"]}
+        assert shown <= kept_times, (viewer, shown - kept_times)

@@ -225,6 +225,19 @@ class Settings(BaseSettings):
         900, ge=1, description="Failed logins count for this long; a throttled login waits until then"
     )
 
+    # --- The statutory yearly report ------------------------------------------
+    report_compiling_agency: str = Field(
+        "SCT",
+        description="Agency code that compiles the province's report and receives each agency's report",
+    )
+    report_addressee: str | None = Field(
+        None, description="Addressee of the compiled report (kính gửi), e.g. 'Ủy ban nhân dân tỉnh Thanh Hóa'"
+    )
+    report_parent_body: str | None = Field(
+        None, description="Parent body printed above the compiling agency's name (cơ quan chủ quản)"
+    )
+    report_place: str | None = Field(None, description="Place name of the report's dateline (địa danh)")
+
     @field_validator("province_code")
     @classmethod
     def _two_digits(cls, value: str) -> str:
@@ -284,6 +297,9 @@ UNSET_MEANS: dict[str, str] = {
     "agencies_file": "the shipped schemas/reference/agencies.yaml",
     "rules_path": "the shipped processors/rules.yaml",
     "warninglist_path": "the shipped processors/warninglist.yaml",
+    "report_addressee": "Ủy ban nhân dân tỉnh <the province's name>",
+    "report_parent_body": "UBND tỉnh <the province's name>",
+    "report_place": "the province's name",
     "identity_hmac_secret": "identity tokens are kept unhashed in processor state",
     "bank_webhook_url": "none (needed only with AGENCYBUS_BANK_SINK=webhook)",
     "session_secret": "generated once under {data_dir}",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,6 +265,18 @@ def verify_message(value: bytes, keyring: Keyring, signer: str) -> None:
     verify_record(record, writer, keyring, signer)
 
 
+def signature_failure(verify: Callable[[], None], signer: str, key_id: str) -> str | None:
+    """Run a signature check; None when it verifies, else the sentence a refusal gives (its cause named)."""
+    try:
+        verify()
+    except Exception as exc:
+        return (
+            f"The Ed25519 signature does not verify against the public key of agency {signer!r} "
+            f"(signing_key_id {key_id!r}): {exc}. The request may be forged or altered."
+        )
+    return None
+
+
 __all__ = [
     "Keyring",
     "SignatureError",
@@ -277,6 +289,7 @@ __all__ = [
     "private_key_path",
     "public_key_path",
     "sign_record",
+    "signature_failure",
     "signed_message",
     "verify_message",
     "verify_record",

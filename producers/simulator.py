@@ -588,21 +588,25 @@ def write_truth(scenario: Scenario, path: Path) -> None:
     path.write_text(json.dumps(scenario.truth, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
+def ensure_signing_keys(events: Sequence[BaseEvent], settings: Settings) -> None:
+    """Create under the keys dir the missing private key of every agency that publishes a type
+    its descriptor says is signed (CA's payment-block requests, QLTT's takedown requests, ...)."""
+    for agency in {e.header.agency for e in events if event_types.BY_RECORD[type(e).__name__].signed}:
+        if not private_key_path(settings.resolved_keys_dir, agency).exists():
+            generate_keypair(agency, settings.resolved_keys_dir)
+
+
 def publish_scenario(
     scenario: Scenario | Sequence[BaseEvent], settings: Settings, *, rate: float = 0, batch: int = 200
 ) -> dict[str, Any]:
     """Publish the events in order through one SDK publisher per agency at ``rate`` events/s (0: flat out).
 
-    Creates the signing keys of CA (payment-block requests) and QLTT (takedown requests) under the
-    keys dir if they are missing: those requests are signed.
+    Creates the signing keys the events need (:func:`ensure_signing_keys`).
     """
     from producers.publisher import Delivery, Publisher
 
     events = scenario.events if isinstance(scenario, Scenario) else list(scenario)
-    signed = (PaymentBlockRequested, TakedownRequested)
-    for agency in {e.header.agency for e in events if isinstance(e, signed)}:
-        if not private_key_path(settings.resolved_keys_dir, agency).exists():
-            generate_keypair(agency, settings.resolved_keys_dir)
+    ensure_signing_keys(events, settings)
     delivery = Delivery(settings, "simulator")
     publishers: dict[str, Publisher] = {}
     stats = {"delivered": 0, "queued": 0, "duplicates": 0}

@@ -171,8 +171,15 @@ _EXTRA_DIRS: list[Path] = []  # schema directories of event types registered at 
 
 
 @cache
+def _shipped() -> _Catalog:
+    """The shipped schemas, scanned once: their SchemaVersion objects stay the same while
+    run-time directories come and go."""
+    return _scan(AVRO_DIR)
+
+
+@cache
 def _catalog() -> _Catalog:
-    found = _scan(AVRO_DIR)
+    found = _shipped()
     for extra in _EXTRA_DIRS:
         more = _scan(extra)
         for name in more.by_record:

@@ -84,20 +84,23 @@ def visible_alert(alert: Mapping[str, Any], viewer_agency: str) -> dict[str, Any
         return out
     recipients = [str(r) for r in alert.get("recipients") or []]
     evidence = list(alert.get("evidence") or [])
-    kept = [e for e in evidence if may_see(viewer_agency, e, recipients)]
+    kept: list[Any] = []
+    hidden: list[Any] = []
+    for e in evidence:
+        (kept if may_see(viewer_agency, e, recipients) else hidden).append(e)
     previously = int(alert.get("withheld_count") or 0) + sum(
         int(w["count"]) for w in alert.get("withheld") or []
     )
     out["evidence"] = kept
     out["withheld"] = []
-    out["withheld_count"] = previously + len(evidence) - len(kept)
+    out["withheld_count"] = previously + len(hidden)
     out["seller_tokens"] = sorted({str(t) for e in kept for t in e.get("seller_tokens") or []})
     names = [e["seller_name"] for e in kept if e.get("seller_name")]
     out["seller_name"] = names[-1] if names else None
     out["commune_codes"] = sorted({str(e["commune_code"]) for e in kept if e.get("commune_code")})
     # an agency the viewer knows of only through evidence withheld from it is not named
     seen_agencies = {str(e["agency"]) for e in kept} | {viewer_agency}
-    hidden_agencies = {str(e["agency"]) for e in evidence if not may_see(viewer_agency, e, recipients)}
+    hidden_agencies = {str(e["agency"]) for e in hidden}
     out["recipients"] = [r for r in recipients if r in seen_agencies or r not in hidden_agencies]
     header = alert.get("header")
     times = sorted(e["occurred_at"] for e in kept if e.get("occurred_at") is not None)

@@ -18,8 +18,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    DateTime,
-    Dialect,
     Engine,
     ForeignKey,
     Integer,
@@ -27,7 +25,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    TypeDecorator,
     create_engine,
     event,
     func,
@@ -35,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+from agencybus.db_types import UTCDateTime
 from schemas import takedown as deadlines
 
 
@@ -50,26 +48,6 @@ class RequestStatus(StrEnum):
 
 class StoreError(ValueError):
     """A lookup or an action the register cannot do; the message says what was asked and found."""
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores UTC instants; always hands back tz-aware UTC datetimes (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}; expected a UTC-aware datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from agencybus.signing import signature_failure
 from schemas import legal, platforms
 from schemas import takedown as deadlines
 
@@ -81,18 +82,8 @@ class Verdict:
 
 def check_signature(verify: Callable[[], None], signer: str, key_id: str) -> list[Problem]:
     """Run the signature verification; any failure becomes SIGNATURE_INVALID with its cause."""
-    try:
-        verify()
-    except Exception as exc:
-        return [
-            Problem(
-                Reason.SIGNATURE_INVALID,
-                "signature",
-                f"The Ed25519 signature does not verify against the public key of agency {signer!r} "
-                f"(signing_key_id {key_id!r}): {exc}. The request may be forged or altered.",
-            )
-        ]
-    return []
+    failure = signature_failure(verify, signer, key_id)
+    return [] if failure is None else [Problem(Reason.SIGNATURE_INVALID, "signature", failure)]
 
 
 def check_agency(record: Mapping[str, Any], policy: Policy) -> list[Problem]:

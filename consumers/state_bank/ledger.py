@@ -21,8 +21,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    DateTime,
-    Dialect,
     Engine,
     ForeignKey,
     Integer,
@@ -30,7 +28,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
@@ -39,6 +36,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from agencybus.db_types import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -67,26 +66,6 @@ class TargetState(StrEnum):
     REJECTED = "REJECTED"
     LIFTED = "LIFTED"
     EXPIRED = "EXPIRED"
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores UTC instants; always hands back tz-aware UTC datetimes (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} given to the ledger; expected a UTC-aware datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from agencybus.masking import mask_account
+from agencybus.signing import signature_failure
 from consumers.state_bank.ledger import TargetState
 from schemas import legal
 
@@ -102,18 +103,8 @@ class Verdict:
 
 def check_signature(verify: Callable[[], None], signer: str, key_id: str) -> list[Problem]:
     """Run the signature verification; any failure becomes SIGNATURE_INVALID with its cause."""
-    try:
-        verify()
-    except Exception as exc:
-        return [
-            Problem(
-                Reason.SIGNATURE_INVALID,
-                "signature",
-                f"The Ed25519 signature does not verify against the public key of agency {signer!r} "
-                f"(signing_key_id {key_id!r}): {exc}. The request may be forged or altered.",
-            )
-        ]
-    return []
+    failure = signature_failure(verify, signer, key_id)
+    return [] if failure is None else [Problem(Reason.SIGNATURE_INVALID, "signature", failure)]
 
 
 def check_agency(record: Mapping[str, Any], policy: Policy) -> list[Problem]:

@@ -13,6 +13,7 @@ from consumers.steering import reports
 from consumers.steering.actions import ActionPublisher
 from consumers.steering.auth import LoginThrottle, Sessions, session_secret, users_file
 from consumers.steering.ingest import Ingestor, start_background
+from consumers.steering.statutory.letterhead import ReportConfig
 from consumers.steering.store import Store
 from consumers.steering.takedown_requests import TakedownPublisher
 from consumers.steering.web.app import DashboardContext, create_app
@@ -52,6 +53,12 @@ def build_context(
         names=names,
         secure_cookies=settings.dashboard_secure_cookies,
         throttle=LoginThrottle.from_settings(settings),
+        report_config=ReportConfig(
+            compiling_agency=settings.report_compiling_agency,
+            provincial_addressee=settings.report_addressee,
+            parent_body=settings.report_parent_body,
+            place=settings.report_place,
+        ),
         takedown_publisher=takedown_publisher,
         takedown_deadline_hours=settings.takedown_deadline_hours,
     )

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from agencybus.masking import mask_account, mask_token
+from consumers.steering.statutory import drafts
 from schemas import event_types as et
 from schemas.sharing import (
     AUDIENCE_ALL,
@@ -251,6 +252,8 @@ class PaymentBlock(Base):
     commune_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     district_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     sharing: Mapped[str] = mapped_column(String(16), default="AMBER")  # of the request
+    legal_document: Mapped[str | None] = mapped_column(String(300), nullable=True)  # legal_basis, as cited
+    legal_article: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class PaymentBlockStatusRow(Base):
@@ -290,6 +293,8 @@ class AgencyEvent(Base):
     seized_value_vnd: Mapped[int] = mapped_column(BigInteger, default=0)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     sharing: Mapped[str] = mapped_column(String(16), default="AMBER")
+    legal_document: Mapped[str | None] = mapped_column(String(300), nullable=True)  # legal_basis, as cited
+    legal_article: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class ConsumerOffset(Base):
@@ -354,6 +359,7 @@ class Store:
                 "remove it and start the dashboard again: it is rebuilt from the bus"
             )
         Base.metadata.create_all(self.engine)
+        drafts.create_tables(self.engine)  # officers' report texts: not from the bus, never rebuilt
 
     def close(self) -> None:
         self.engine.dispose()
@@ -702,7 +708,9 @@ def apply_block_request(s: Session, rec: Mapping[str, Any]) -> bool:
     block.requested_at = _ts(header["occurred_at"], "header.occurred_at")
     block.valid_until = _ts(rec["valid_until"], "valid_until")
     block.amount_limit_vnd = rec.get("amount_limit_vnd")
-    block.decision_number = (rec.get("legal_basis") or {}).get("decision_number")
+    basis = rec.get("legal_basis") or {}
+    block.decision_number = basis.get("decision_number")
+    block.legal_document, block.legal_article = _cited(basis)
     block.commune_code = header.get("commune_code")
     block.district_code = header.get("district_code")
     block.sharing = _enum(header.get("sharing") or "AMBER")
@@ -779,12 +787,19 @@ def apply_block_status(
     return True
 
 
+def _cited(basis: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The legal basis as cited (document, article), cut to the columns' width; the report groups it."""
+    document, article = basis.get("legal_document"), basis.get("article")
+    return (str(document)[:300] if document else None, str(article)[:100] if article else None)
+
+
 def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> bool:
     header = rec["header"]
     event_id = _uid(header["event_id"])
     agency = str(header["agency"])
     if s.get(AgencyEvent, (agency, event_id)) is not None:
         return False
+    legal_document, legal_article = _cited(rec.get("legal_basis") or {})
     s.add(
         AgencyEvent(
             agency=agency,
@@ -799,6 +814,8 @@ def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> b
             seized_value_vnd=int(rec.get("seized_goods_value_vnd") or 0),
             outcome=_enum(rec["outcome"]) if rec.get("outcome") is not None else None,
             sharing=_enum(header.get("sharing") or "AMBER"),
+            legal_document=legal_document,
+            legal_article=legal_article,
         )
     )
     s.flush()
@@ -890,9 +907,9 @@ class CaseFilter:
     tokens: list[str] = field(default_factory=list)  # normalised identity tokens of ``q``
 
 
-SORTS = {
-    "updated": Case.updated_at,
-    "opened": Case.opened_at,
+SORTS = {  # times from the viewer's own view of each case (joined in ``_filtered``)
+    "updated": AudienceView.updated_at,
+    "opened": AudienceView.opened_at,
     "severity": Case.severity,
     "status": Case.status,
     "case": Case.case_id,
@@ -968,17 +985,15 @@ def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], in
                 conds.append(Case.case_id.in_(tokens.where(AudienceToken.token.like(f"%:{value}"))))
         q = q.where(or_(*conds))
     total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
-    col = SORTS.get(f.sort, Case.updated_at)
-    if f.sort in ("updated", "opened", "") or f.sort not in SORTS:
-        # by the times the viewer's own view of each case holds
-        q = q.join(AudienceView, (AudienceView.case_id == Case.case_id) & (AudienceView.audience == audience))
-        col = AudienceView.opened_at if f.sort == "opened" else AudienceView.updated_at
+    q = q.join(AudienceView, (AudienceView.case_id == Case.case_id) & (AudienceView.audience == audience))
+    col = SORTS.get(f.sort, AudienceView.updated_at)
     q = q.order_by(col.desc() if f.desc else col.asc(), Case.case_id)
     if f.sort == "severity":
-        rows = list(s.scalars(q))
-        rows.sort(key=lambda c: (_SEVERITY_RANK.get(c.severity, 0), c.updated_at), reverse=f.desc)
+        never = datetime.min.replace(tzinfo=UTC)
+        ranked = list(s.execute(q.add_columns(AudienceView.updated_at)).tuples())
+        ranked.sort(key=lambda r: (_SEVERITY_RANK.get(r[0].severity, 0), r[1] or never), reverse=f.desc)
         start = (max(f.page, 1) - 1) * f.per_page
-        return rows[start : start + f.per_page], total
+        return [case for case, _ in ranked[start : start + f.per_page]], total
     q = q.offset((max(f.page, 1) - 1) * f.per_page).limit(f.per_page)
     return list(s.scalars(q)), total
 

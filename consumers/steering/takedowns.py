@@ -232,10 +232,11 @@ def yearly_counts(
 
 
 def yearly_counts_by_platform(
-    s: Session, viewer: Viewer, start: datetime, end: datetime, now: datetime
+    s: Session, viewer: Viewer, start: datetime, end: datetime, now: datetime, agency: str | None = None
 ) -> dict[str, dict[str, int]]:
-    """The yearly counts per platform (the report's table), platforms in name order."""
-    rows = _made_in(s, viewer, start, end)
+    """The yearly counts per platform (the report's table), platforms in name order; ``agency``
+    keeps one requesting agency's requests (an agency's own report)."""
+    rows = [r for r in _made_in(s, viewer, start, end) if agency is None or r.requesting_agency == agency]
     return {
         p: _tally([r for r in rows if (r.platform or "?") == p], now)
         for p in sorted({r.platform or "?" for r in rows})

@@ -15,12 +15,10 @@ from typing import Any
 
 from agencybus.kafka import ensure_topics
 from agencybus.settings import Settings
-from agencybus.signing import generate_keypair, private_key_path
 from processors.app import internal_topics
 from processors.runner import WorkerProcess
-from producers.simulator import Scenario, generate
+from producers.simulator import Scenario, ensure_signing_keys, generate
 from schemas import codec
-from schemas.models import PaymentBlockRequested
 from schemas.topics import ALERTS_ALL
 from tests.e2e.test_correlation_e2e import latest_cases, read_alerts
 from tests.helpers import read_to_end
@@ -59,13 +57,7 @@ def publish_steadily(settings: Settings, scn: Scenario, rate: float, chunk: int 
     """Publish through the SDK (one Publisher per agency, one Delivery) at ``rate`` events/s."""
     from producers.publisher import Delivery, Publisher
 
-    for event in scn.events:
-        agency = event.header.agency
-        if (
-            isinstance(event, PaymentBlockRequested)
-            and not private_key_path(settings.resolved_keys_dir, agency).exists()
-        ):
-            generate_keypair(agency, settings.resolved_keys_dir)
+    ensure_signing_keys(scn.events, settings)
     delivery = Delivery(settings, "simulator")
     publishers: dict[str, Publisher] = {}
     result = Published()

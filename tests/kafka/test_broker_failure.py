@@ -65,6 +65,9 @@ def publish_killing(
     publisher.join(timeout=events / RATE + 180)
     assert not publisher.is_alive(), "publishing did not finish"
     print(f"killed node {victim} {killed_at:.0f}, restarted after {DOWN_S:.0f} s")
+    # the judge reads every topic back: with the node still starting, the client's bootstrap
+    # connection to it is refused and kafka-python gives up instead of asking another node
+    cluster.wait_ready(cluster.size, timeout_s=300)
     return outcome["p"], victim, scn
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from typer.testing import CliRunner
 
 from agencybus.cluster import KafkaCluster
@@ -60,6 +61,24 @@ def snapshot(settings: Settings) -> dict[str, Any]:
     }
 
 
+def settled_snapshot(settings: Settings, groups: set[str], seconds: float = 90) -> dict[str, Any]:
+    """The snapshot once every group in ``groups`` is back.
+
+    After a start each group coordinator reloads ``__consumer_offsets``: until it has, it answers
+    ``COORDINATOR_LOAD_IN_PROGRESS`` (a retriable error) or lists fewer groups.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            after = snapshot(settings)
+            if set(after["committed"]) == groups or time.monotonic() >= deadline:
+                return after
+        except KafkaError as error:
+            if not error.retriable or time.monotonic() >= deadline:
+                raise
+        time.sleep(1)
+
+
 def test_a_full_stop_and_start_keeps_topics_records_offsets_and_cases(
     kafka_cluster: KafkaCluster, kafka_settings: Settings
 ) -> None:
@@ -96,12 +115,7 @@ def test_a_full_stop_and_start_keeps_topics_records_offsets_and_cases(
     finally:
         kafka_cluster.start()  # whatever happened, the next tests get a running cluster
 
-    after = snapshot(kafka_settings)
-    deadline = time.monotonic() + 60
-    while set(after["committed"]) != set(before["committed"]) and time.monotonic() < deadline:
-        # each group's coordinator reloads __consumer_offsets after a start: groups reappear as it does
-        time.sleep(1)
-        after = snapshot(kafka_settings)
+    after = settled_snapshot(kafka_settings, set(before["committed"]))
     assert after["topics"] == before["topics"]
     assert after["ends"] == before["ends"]
     assert after["committed"] == before["committed"]

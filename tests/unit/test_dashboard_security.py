@@ -205,9 +205,15 @@ def test_every_route_is_listed_with_the_roles_that_may_open_it(ctx: DashboardCon
     assert paths == set(ROUTE_ROLES)
 
 
-def test_reports_are_refused_to_agency_users(ctx: DashboardContext) -> None:
+def test_an_agency_user_gets_only_its_own_report(ctx: DashboardContext) -> None:
     agency = logged_in(ctx, "qltt.officer")
     for path in ("/reports", "/reports/yearly", "/reports/yearly?format=csv"):
+        assert agency.get(path).status_code == 200, path
+    for path in (
+        "/reports/yearly?kind=province",
+        "/reports/yearly?kind=agency&agency=CA&format=csv",
+        "/reports/yearly?kind=agency&agency=CA&format=docx",
+    ):
         assert agency.get(path).status_code == 403, path
     chair = logged_in(ctx, "bcd.chair")
     assert chair.get("/reports").status_code == 200

@@ -105,6 +105,9 @@ def test_a_request_is_also_an_agency_event_for_the_counts(store: st.Store) -> No
 
 def test_the_yearly_report_counts_takedowns_per_platform_with_late_and_overdue(store: st.Store) -> None:
     from consumers.steering import reports
+    from consumers.steering.statutory.build import build_report
+    from consumers.steering.statutory.letterhead import ReportConfig
+    from consumers.steering.statutory.period import Period
 
     late, overdue = request_record(), request_record()
     for rec in (late, overdue):
@@ -112,17 +115,23 @@ def test_the_yearly_report_counts_takedowns_per_platform_with_late_and_overdue(s
     with store.session() as s:
         td.apply_answer(s, answer_record(late, "REMOVED", hours=26), signature_ok=True, note=None)
         day = NOW.date()
-        report = reports.yearly_report(
+        report = build_report(
             s,
-            day,
-            day,
+            kind="province",
+            agency="SCT",
+            viewer="BCD389",
+            period=Period(day, day),
+            names=reports.load_names("38"),
+            config=ReportConfig(),
             province_code="38",
-            names=reports.load_names("38", "en"),
-            lang="en",
             now=NOW + timedelta(days=3),
+            today=day,
         )
     [section] = [x for x in report.sections if x.key == "takedowns"]
     [table] = section.tables
-    assert table.headers[:2] == ["Platform", "Requested"]
-    assert table.raw_rows == [["platform", "SHOPEE", 2, 1, 0, 0, 0, 0, 1, 1, 0]]
-    assert table.rows[-1] == ["Total", "2", "1", "0", "0", "0", "0", "1", "1", "0"]
+    assert table.headers()[:4] == ["TT", "Sàn", "Yêu cầu", "Đã gỡ"]
+    assert [(r.code, r.values) for r in table.rows] == [
+        ("SHOPEE", [2, 1, 0, 0, 0, 0, 1, 1, 0]),
+        ("", [2, 1, 0, 0, 0, 0, 1, 1, 0]),
+    ]
+    assert table.rows[-1].label == "Tổng cộng" and "quá hạn" in table.rule

@@ -100,7 +100,7 @@ def test_agency_user_sees_only_routed_cases(ctx: DashboardContext) -> None:
     assert "JC-W1" in r.text and "JC-W2" not in r.text
     r = client.get("/cases/JC-W2")
     assert r.status_code == 403 and "Không có quyền truy cập" in r.text
-    assert client.get("/reports/yearly").status_code == 403
+    assert client.get("/reports/yearly?kind=province").status_code == 403  # only its own report
     assert "JC-W2" not in client.get("/cases.csv").text
 
 
@@ -158,16 +158,24 @@ def test_yearly_report_by_agency_and_area_with_legacy_districts(ctx: DashboardCo
     assert r.status_code == 200
     assert "BÁO CÁO" in r.text and "từ ngày 01/01/2025 đến ngày 09/12/2025" in r.text
     assert "45.000.000 ₫" in r.text and "3.734.567 ₫" in r.text
-    assert "380 (huyện (cũ))" in r.text
+    assert "380 (huyện cũ)" in r.text
     r = client.get("/reports/yearly?from=2025-01-01&to=2025-12-09&format=csv")
     rows = list(csv.DictReader(io.StringIO(r.text.lstrip("\ufeff"))))
-    fines = {(row["dimension"], row["code"]): int(row["value"]) for row in rows if row["section"] == "fines"}
-    assert fines == {
-        ("agency", "CA"): 45_000_000,
-        ("area", "district:380"): 15_000_000,
-        ("area", "16027"): 30_000_000,
+    fines = {
+        (row["Bảng"], row["Mã"]): int(row["Giá trị"])
+        for row in rows
+        if row["Mục"].startswith("3.") and row["Dòng"] == "chi tiết"
     }
-    inspections = {row["code"]: int(row["value"]) for row in rows if row["section"] == "inspections"}
+    assert fines == {
+        ("Theo cơ quan", "CA"): 45_000_000,
+        ("Theo xã/phường", "district:380"): 15_000_000,
+        ("Theo xã/phường", "16027"): 30_000_000,
+    }
+    inspections = {
+        row["Mã"]: int(row["Giá trị"])
+        for row in rows
+        if row["Mục"].startswith("1.") and row["Dòng"] == "chi tiết"
+    }
     assert inspections == {"QLTT": 2, "district:380": 1, "16027": 1}
     assert client.get("/reports/yearly?from=2025-12-01&to=2025-01-01").status_code == 400
 

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -39,8 +39,9 @@ from consumers.steering import takedowns as td
 from consumers.steering.actions import ACTIONS, ActionError, ActionPublisher
 from consumers.steering.auth import LoginThrottle, Sessions, User, authenticate, load_users
 from consumers.steering.search import query_tokens
+from consumers.steering.statutory.letterhead import ReportConfig
 from consumers.steering.takedown_requests import TakedownPublisher, build_takedown_request, offered_shops
-from consumers.steering.web import charts
+from consumers.steering.web import charts, report_views
 from consumers.steering.web.i18n import (
     LANGS,
     format_int,
@@ -74,8 +75,8 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/cases/{case_id}": ANY_USER,
     "/cases/{case_id}/actions": ANY_USER,  # agency users may add notes; the action decides the rest
     "/cases/{case_id}/takedowns": ANY_USER,  # an officer of an agency the registry allows (checked there)
-    "/reports": STEERING_ONLY,
-    "/reports/yearly": STEERING_ONLY,
+    "/reports": ANY_USER,
+    "/reports/yearly": ANY_USER,  # the route decides (statutory.build.check_may_issue)
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -112,6 +113,7 @@ class DashboardContext:
     province_code: str
     agency_codes: list[str]
     names: Callable[[str], reports.Names]
+    report_config: ReportConfig = field(default_factory=ReportConfig)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     takedown_publisher: TakedownPublisher | None = None
     takedown_deadline_hours: float = 24.0
@@ -641,53 +643,21 @@ def create_app(ctx: DashboardContext) -> FastAPI:
     @app.get("/reports", response_class=HTMLResponse)
     async def reports_page(request: Request) -> HTMLResponse:
         user, _ = current(request)
-        local_today = ctx.now().astimezone(reports.TZ).date()
-        return render(
-            request,
-            "reports.html",
-            user=user,
-            default_from=date(local_today.year, 1, 1).isoformat(),
-            default_to=local_today.isoformat(),
-        )
+        return report_views.chooser(request, ctx, user, render)
 
     @app.get("/reports/yearly", response_model=None)
     async def yearly(request: Request, format: str = "html") -> Response:
-        user, _ = current(request)
-        if not user.steering:
-            raise Forbidden("forbidden_text")
-        qp = request.query_params
-        try:
-            start = date.fromisoformat(qp.get("from") or f"{ctx.now().year}-01-01")
-            end = date.fromisoformat(qp.get("to") or ctx.now().date().isoformat())
-        except ValueError as exc:
-            raise HTTPException(400, f"from/to: expected dates as YYYY-MM-DD ({exc})") from None
-        lang = lang_of(request)
+        user, nonce = current(request)
+        return await report_views.report(request, ctx, user, nonce, render, format)
 
-        def build() -> reports.YearlyReport:
-            with ctx.store.session() as s:
-                return reports.yearly_report(
-                    s,
-                    start,
-                    end,
-                    province_code=ctx.province_code,
-                    names=ctx.names(lang),
-                    lang=lang,
-                    now=ctx.now(),
-                )
+    @app.post("/reports/yearly", response_model=None)
+    async def save_report_words(request: Request) -> Response:
+        user, nonce = current(request)
+        return await report_views.save_words(request, ctx, user, nonce)
 
-        try:
-            report = await run_in_threadpool(build)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
-        if format == "csv":
-            return Response(
-                reports.report_csv(report),
-                media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="bao-cao-{start}-{end}.csv"'},
-            )
-        if format != "html":
-            raise HTTPException(400, f"format: expected html or csv, found {format!r}")
-        return render(request, "report.html", user=user, r=report, dateline=reports.report_dateline(report))
+    @app.exception_handler(report_views.ReportForbidden)
+    async def _report_forbidden(request: Request, exc: report_views.ReportForbidden) -> Response:
+        return await _forbidden(request, Forbidden(exc.message_key))
 
     # ------------------------------------------------------------------ JSON
 

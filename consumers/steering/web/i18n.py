@@ -137,6 +137,36 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Evidence items withheld from your agency: {n}",
     },
     "forbidden": {"vi": "Không có quyền truy cập", "en": "Access denied"},
+    "report_forbidden_text": {
+        "vi": "Cơ quan của bạn chỉ lập báo cáo của chính mình; báo cáo tổng hợp do Sở Công Thương lập.",
+        "en": "Your agency prepares only its own report; the compiled report is prepared by Sở Công Thương.",
+    },
+    "report_period_rule": {
+        "vi": "Kỳ báo cáo năm theo Nghị định 09/2019/NĐ-CP: từ ngày 15/12 năm trước đến ngày 14/12.",
+        "en": "Annual period per Decree 09/2019/NĐ-CP: from 15 December of the previous year to 14 December.",
+    },
+    "report_kind": {"vi": "Loại báo cáo", "en": "Report"},
+    "report_kind_agency": {
+        "vi": "Báo cáo của cơ quan (gửi Sở Công Thương)",
+        "en": "An agency's report (to Sở Công Thương)",
+    },
+    "report_kind_province": {
+        "vi": "Báo cáo tổng hợp của tỉnh (Sở Công Thương gửi UBND tỉnh)",
+        "en": "The compiled provincial report (Sở Công Thương to UBND tỉnh)",
+    },
+    "report_kind_hint": {
+        "vi": "Cơ quan: chỉ dùng cho báo cáo của cơ quan. Hoặc chọn khoảng thời gian khác:",
+        "en": "Agency: for an agency's report only. Or choose another period:",
+    },
+    "report_agency": {"vi": "Cơ quan", "en": "Agency"},
+    "report_year": {"vi": "Năm báo cáo", "en": "Reporting year"},
+    "export_docx": {"vi": "Tải Word (.docx)", "en": "Download Word (.docx)"},
+    "export_xlsx": {"vi": "Tải Excel (.xlsx)", "en": "Download Excel (.xlsx)"},
+    "report_edit": {"vi": "Sửa nội dung báo cáo", "en": "Edit the report's text"},
+    "report_saved": {"vi": "Đã lưu", "en": "Saved"},
+    "report_save": {"vi": "Lưu", "en": "Save"},
+    "report_letterhead": {"vi": "Thể thức văn bản", "en": "Letterhead and signature"},
+    "report_narrative": {"vi": "Đánh giá, kiến nghị", "en": "Assessment and recommendations"},
     "forbidden_text": {
         "vi": "Vụ việc này không được chuyển cho cơ quan của bạn.",
         "en": "This case is not routed to your agency.",

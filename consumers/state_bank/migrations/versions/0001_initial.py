@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from consumers.state_bank.ledger import UTCDateTime
+from agencybus.db_types import UTCDateTime
 
 revision = "0001_initial"
 down_revision = None

@@ -338,7 +338,7 @@ class Store:
 
     def create_schema(self) -> None:
         """Create the tables; a store written by an earlier layout is refused (rebuild it from the bus)."""
-        from consumers.steering import takedowns  # noqa: F401  (its tables are on Base too)
+        from consumers.steering import blocks, response_times, takedowns  # noqa: F401  (tables on Base too)
 
         found = inspect(self.engine)
         differences = []
@@ -397,8 +397,20 @@ def apply_record(s: Session, record_name: str, record: Mapping[str, Any], *, rec
 
 
 def _project_block_request(s: Session, key: str, rec: Mapping[str, Any], received_at: datetime) -> bool:
+    from consumers.steering import blocks  # imports this module (its table is on Base)
+
     changed = apply_block_request(s, rec)
+    changed = blocks.record_request_event(s, rec) or changed
     return apply_agency_event(s, key, rec) or changed
+
+
+def _project_alert(s: Session, rec: Mapping[str, Any], received_at: datetime) -> bool:
+    from consumers.steering import response_times  # imports this module (its table is on Base)
+
+    changed = apply_alert(s, rec, received_at=received_at)
+    if changed:
+        response_times.record_routing(s, rec)
+    return changed
 
 
 # How each descriptor projection (schemas.event_types.PROJECTIONS) writes the store.
@@ -406,7 +418,7 @@ PROJECTIONS: dict[str, Callable[[Session, str, Mapping[str, Any], datetime], boo
     "agency-event": lambda s, key, rec, _at: apply_agency_event(s, key, rec),
     "block-request": _project_block_request,
     "block-status": lambda s, _key, rec, _at: apply_block_status(s, rec),
-    "alert": lambda s, _key, rec, at: apply_alert(s, rec, received_at=at),
+    "alert": lambda s, _key, rec, at: _project_alert(s, rec, at),
     "case-update": lambda s, _key, rec, _at: apply_case_update(s, rec),
     "takedown-request": lambda s, key, rec, _at: _project_takedown_request(s, key, rec),
     # the ingestor checks the platform's signature first; unchecked here, so kept as a note only

@@ -108,6 +108,18 @@ class Settings(BaseSettings):
     )
     gateway_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body (413 above)")
     gateway_rate_limit_per_minute: int = Field(600, ge=1, description="Requests per agency a minute")
+    gateway_inflight_wait_s: float = Field(
+        20.0,
+        ge=0,
+        description="How long a request waits for another in flight under its Idempotency-Key or "
+        "event_id before it is answered 409 with Retry-After",
+    )
+    gateway_inflight_lease_s: float = Field(
+        120.0,
+        gt=0,
+        description="How long a request in flight holds its Idempotency-Key and event_ids: after a "
+        "gateway crash they are free again this long after the request began",
+    )
 
     # --- Processors ----------------------------------------------------------
     processor_store: str = Field(

@@ -7,11 +7,14 @@ from the beginning of every partition and let the caller keep only its own recor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -190,3 +193,30 @@ def dashboard_login(client: Any, username: str, password: str, **post: Any) -> A
     assert match, f"no CSRF token in the login form: {form.text[:300]!r}"
     data = {"username": username, "password": password, "next": post.pop("next", "/"), "csrf": match.group(1)}
     return client.post("/login", data=data, **post)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` on uvicorn at 127.0.0.1 in a thread (real HTTP, concurrent requests); its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)

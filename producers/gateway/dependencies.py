@@ -5,7 +5,8 @@
 3. ``json_body``: ``Content-Type: application/json`` (415) and a body the hygiene reader accepts
    (400 / 422, see :mod:`producers.gateway.hygiene`);
 4. ``idempotency``: a replay of the same body under a used ``Idempotency-Key`` gets the first answer,
-   a different body 409.
+   a different body 409; the key is reserved while the request runs, so a repeat sent meanwhile
+   waits for the first's answer.
 
 The body is parsed once, by ``HygienicRoute``'s request, so FastAPI validates the normalised
 value; refusals are raised here, after authentication, so an unauthenticated caller learns
@@ -14,7 +15,7 @@ nothing about its body.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -158,19 +159,27 @@ async def json_body(request: Request, _: Agency) -> bytes:
     return await request.body()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Idempotency:
-    """The request's Idempotency-Key (scoped by agency and route) and its body's fingerprint."""
+    """The request's Idempotency-Key (scoped by agency and route), its body's fingerprint, and the
+    reservation that holds the key while the request runs (``token``; empty without a key)."""
 
     agency: str
     key: str | None
     fingerprint: str
+    token: str = ""
 
     def remember(self, state: Gateway, status: int, body: Any) -> None:
+        """Keep the answer for replays and end the key's reservation, in one transaction."""
         if self.key:
             state.answers.put_many(
-                self.agency, "idem", [(self.key, status, body)], fingerprint=self.fingerprint
+                self.agency,
+                "idem",
+                [(self.key, status, body)],
+                fingerprint=self.fingerprint,
+                release=self.token,
             )
+            self.token = ""
 
 
 class Replay(Exception):
@@ -179,6 +188,17 @@ class Replay(Exception):
     def __init__(self, answer: Answer) -> None:
         super().__init__("replay")
         self.answer = answer
+
+
+def _reused(key: str, when: str, theirs: str | None, mine: str, *, in_flight: bool) -> GatewayError:
+    used = f"is in use since {when} by a request in flight" if in_flight else f"was used at {when}"
+    return GatewayError(
+        409,
+        "idempotency_key_reused",
+        f"Idempotency-Key {key!r} {used} for a request body with SHA-256 {theirs}; this body's SHA-256 "
+        f"is {mine}. A key stands for one request: repeat that exact body to get its answer again, or "
+        "send this one under a new key. Nothing was published.",
+    )
 
 
 def idempotency(
@@ -192,28 +212,50 @@ def idempotency(
             alias=IDEMPOTENCY_KEY,
             max_length=MAX_KEY_LENGTH,
             description="Repeat a request safely: the same body under the same key gets the first answer "
-            "again; a different body under a used key is refused (409). Scoped by your agency.",
+            "again (a repeat sent while the first is in flight waits for its answer); a different body "
+            "under a used key is refused (409). Scoped by your agency.",
         ),
     ] = None,
-) -> Idempotency:
+) -> Iterator[Idempotency]:
+    """The key reserved for this request until it answers (released however the request ends)."""
     route = getattr(request.scope.get("route"), "name", request.url.path)
     scoped = f"{route}:{key}" if key else None
     mine = Idempotency(agency, scoped, fingerprint(raw))
     if scoped is None:
-        return mine
-    prior = state.answers.get(agency, "idem", scoped)
-    if prior is None:
-        return mine
-    if prior.fingerprint not in (None, mine.fingerprint):
+        yield mine
+        return
+    settings = state.settings
+    claim = state.answers.claim(
+        agency,
+        "idem",
+        [scoped],
+        mine.fingerprint,
+        lease_s=settings.gateway_inflight_lease_s,
+        wait_s=settings.gateway_inflight_wait_s,
+    )
+    prior = claim.answers.get(scoped)
+    if prior is not None:
+        if prior.fingerprint not in (None, mine.fingerprint):
+            raise _reused(str(key), prior.when, prior.fingerprint, mine.fingerprint, in_flight=False)
+        raise Replay(prior)
+    held = claim.held.get(scoped)
+    if held is not None:
+        if held.fingerprint != mine.fingerprint:
+            raise _reused(str(key), held.when, held.fingerprint, mine.fingerprint, in_flight=True)
         raise GatewayError(
             409,
-            "idempotency_key_reused",
-            f"Idempotency-Key {key!r} was used at {prior.when} for a request body with SHA-256 "
-            f"{prior.fingerprint}; this body's SHA-256 is {mine.fingerprint}. A key stands for one "
-            "request: repeat that exact body to get its answer again, or send this one under a new key. "
-            "Nothing was published.",
+            "idempotency_key_in_flight",
+            f"a request with Idempotency-Key {key!r} and this body is in flight since {held.when} and "
+            f"had not answered after {settings.gateway_inflight_wait_s:g} s; repeat this request later "
+            "to get its answer. Nothing was published by this one.",
+            headers={"Retry-After": "5"},
         )
-    raise Replay(prior)
+    mine.token = claim.token
+    try:
+        yield mine
+    finally:
+        if mine.token:  # the request ended without an answer to keep: the key is free again
+            state.answers.release(mine.token)
 
 
 Idempotent = Annotated[Idempotency, Depends(idempotency)]

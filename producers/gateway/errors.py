@@ -141,7 +141,11 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "Missing or unknown API key", {"WWW-Authenticate": "Bearer (the scheme to authenticate with)"}
     ),
     403: _documented("An event of another agency than the key's"),
-    409: _documented("This Idempotency-Key was used before with a different body; send a new key"),
+    409: _documented(
+        "This Idempotency-Key was used (or is in use) with a different body: send a new key; or a "
+        "request with this key or event_id is still in flight: repeat later for its answer",
+        {"Retry-After": "Seconds to wait before repeating (in flight only)"},
+    ),
     413: _documented("Body above the gateway's byte limit: split the batch"),
     415: _documented("Content-Type is not application/json"),
     422: _documented(

@@ -14,7 +14,7 @@ from typing import Any
 from agencybus.settings import Settings
 from producers import metrics
 from producers.gateway.errors import GatewayError
-from producers.gateway.idempotency import AnswerStore
+from producers.gateway.idempotency import AnswerStore, Claim
 from producers.gateway.keys import KeyStore
 from producers.gateway.ratelimit import RateLimiter
 from producers.outbox import OutboxWriteFailed
@@ -59,8 +59,9 @@ class Gateway:
         """Each event's result (event_id, status, topic, partition, offset), in order; all or nothing.
 
         Raises ``GatewayError``: 403 for another agency's event, 422 for one the SDK refuses, 503 when
-        a signed type has no signing key on this host. An event_id this agency sent before gets its
-        first answer again; the same id from another agency is that agency's own event.
+        a signed type has no signing key on this host, 409 while another request of this agency
+        publishes one of the event_ids. An event_id this agency sent before gets its first answer
+        again; the same id from another agency is that agency's own event.
         """
         foreign = [(i, e) for i, e in enumerate(events) if e.header.agency != agency]
         if foreign:
@@ -74,7 +75,50 @@ class Gateway:
                 ],
             )
         publisher = self.publisher(agency)
-        prior = self.answers.get_many(agency, "event", [str(e.header.event_id) for e in events])
+        claim = self._claim_events(agency, [str(e.header.event_id) for e in events])
+        try:  # a success keeps the answers and ends the reservation in one transaction
+            return self._publish_claimed(publisher, agency, event_type, events, claim, batch=batch)
+        except BaseException:
+            if claim.token:  # ended without answers to keep (a refusal, a failure): ids free again
+                self.answers.release(claim.token)
+            raise
+
+    def _claim_events(self, agency: str, event_ids: list[str]) -> Claim:
+        """The event ids reserved for this request, or 409 while another request publishes one."""
+        claim = self.answers.claim(
+            agency,
+            "event",
+            event_ids,
+            None,
+            lease_s=self.settings.gateway_inflight_lease_s,
+            wait_s=self.settings.gateway_inflight_wait_s,
+        )
+        if not claim.granted:
+            busy = sorted(claim.held)
+            shown = ", ".join(busy[:10]) + (f" and {len(busy) - 10} more" if len(busy) > 10 else "")
+            raise GatewayError(
+                409,
+                "event_in_flight",
+                f"another request of {agency} is publishing event_id {shown} and had not answered after "
+                f"{self.settings.gateway_inflight_wait_s:g} s; repeat this request later to get its "
+                "answer. Nothing was published by this one.",
+                headers={"Retry-After": "5"},
+            )
+        if not claim.reserved:
+            return Claim("", claim.answers)
+        return claim
+
+    def _publish_claimed(
+        self,
+        publisher: Publisher,
+        agency: str,
+        event_type: EventType,
+        events: Sequence[BaseEvent],
+        claim: Claim,
+        *,
+        batch: bool,
+    ) -> list[dict[str, Any]]:
+        prior = claim.answers
         results: dict[int, dict[str, Any]] = {}
         todo = []
         problems: list[FieldProblem] = []
@@ -105,7 +149,7 @@ class Gateway:
             for (i, _), receipt in zip(todo, receipts, strict=True):
                 results[i] = receipt.as_dict()
                 fresh.append((receipt.event_id, 202, results[i]))
-            self.answers.put_many(agency, "event", fresh)
+            self.answers.put_many(agency, "event", fresh, release=claim.token)
         return [results[i] for i in range(len(events))]
 
     def _outbox_failed(self, agency: str, exc: OutboxWriteFailed) -> GatewayError:

@@ -33,7 +33,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from consumers.steering import reports
+from agencybus.i18n import LANGS, Translator, pick_lang, translator
+from agencybus.i18n import jinja as i18n_jinja
+from consumers.steering import case_export, reports
 from consumers.steering import store as st
 from consumers.steering import takedowns as td
 from consumers.steering.actions import ACTIONS, ActionError, ActionPublisher
@@ -42,15 +44,8 @@ from consumers.steering.search import query_tokens
 from consumers.steering.statutory.letterhead import ReportConfig
 from consumers.steering.takedown_requests import TakedownPublisher, build_takedown_request, offered_shops
 from consumers.steering.web import charts, report_views
-from consumers.steering.web.i18n import (
-    LANGS,
-    format_int,
-    format_vnd,
-    local_date,
-    local_time,
-    pick_lang,
-    translate,
-)
+from consumers.steering.web.evidence import evidence_text
+from consumers.steering.web.messages import msg
 from schemas.reference import takedown_agencies
 
 HERE = Path(__file__).parent
@@ -163,14 +158,15 @@ def create_app(ctx: DashboardContext) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters["vnd"] = format_vnd
-    templates.env.filters["num"] = format_int
-    templates.env.filters["dt"] = local_time
-    templates.env.filters["d"] = local_date
+    i18n_jinja.install(templates.env)
+    templates.env.globals.update(msg=msg, evidence_text=evidence_text)
     app.state.ctx = ctx
 
     def lang_of(request: Request) -> str:
         return pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+
+    def tr_of(request: Request) -> Translator:
+        return translator(lang_of(request))
 
     def current(request: Request) -> tuple[User, str]:
         """(user, session nonce) of a valid session, or LoginRequired."""
@@ -185,10 +181,6 @@ def create_app(ctx: DashboardContext) -> FastAPI:
 
     def render(request: Request, name: str, status_code: int = 200, **data: Any) -> HTMLResponse:
         lang = lang_of(request)
-
-        def t(key: str) -> str:
-            return translate(key, lang)
-
         names = ctx.names(lang)
 
         def commune_label(code: str) -> str:
@@ -196,7 +188,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             return f"{code} {name}" if name != code else code
 
         base = {
-            "t": t,
+            "tr": translator(lang),
             "lang": lang,
             "langs": LANGS,
             "other_lang": "en" if lang == "vi" else "vi",
@@ -321,6 +313,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         user, _ = current(request)
         viewer = user.viewer()
         now = ctx.now()
+        tr = tr_of(request)
 
         def load() -> dict[str, Any]:
             with ctx.store.session() as s:
@@ -334,7 +327,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
                     "takedowns": takedown_counts,
                     "weeks": weeks,
                     "communes": communes,
-                    "feed": [_feed_item(entry) for entry in feed],
+                    "feed": [_feed_item(entry, tr) for entry in feed],
                     "last_seq": st.latest_seq(s),
                 }
 
@@ -343,21 +336,21 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         names = ctx.names(lang)
         ov = data["ov"]
         week_chart = charts.stacked_columns(
-            [(local_date(w)[:5], counts) for w, counts in data["weeks"]],
+            [(tr.date(w)[:5], counts) for w, counts in data["weeks"]],
             series=st.SEVERITIES,
-            title=translate("alerts_per_week", lang),
-            labels={sev: translate(sev, lang) for sev in st.SEVERITIES},
+            title=tr.gettext("Alerts per week by severity"),
+            labels={sev: tr.label("Severity", sev) for sev in st.SEVERITIES},
         )
         agency_chart = charts.hbar_chart(
-            sorted(ov.events_by_agency_week.items(), key=lambda kv: -kv[1]),
-            title=translate("events_per_agency_week", lang),
+            [(tr.agency(k), v) for k, v in sorted(ov.events_by_agency_week.items(), key=lambda kv: -kv[1])],
+            title=tr.gettext("Events per agency (7 days)"),
         )
         commune_chart = charts.hbar_chart(
             [
                 (names.commune(k) if names.commune(k) != k else k, v)
                 for k, v in list(data["communes"].items())[:12]
             ],
-            title=translate("cases_per_commune", lang),
+            title=tr.gettext("Cases per commune/ward"),
         )
         return render(
             request,
@@ -376,10 +369,12 @@ def create_app(ctx: DashboardContext) -> FastAPI:
     async def feed_page(request: Request) -> HTMLResponse:
         user, _ = current(request)
         viewer = user.viewer()
+        tr = tr_of(request)
 
         def load() -> tuple[list[dict[str, Any]], int]:
             with ctx.store.session() as s:
-                return [_feed_item(entry) for entry in st.recent_feed(s, viewer, limit=50)], st.latest_seq(s)
+                feed = st.recent_feed(s, viewer, limit=50)
+                return [_feed_item(entry, tr) for entry in feed], st.latest_seq(s)
 
         items, last = await run_in_threadpool(load)
         return render(request, "feed.html", user=user, feed=items, last_seq=last)
@@ -389,13 +384,15 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         """Server-sent events: one ``alert`` event per new alert version the user may see."""
         user, _ = current(request)
         viewer = user.viewer()
+        tr = tr_of(request)
         last_id = request.headers.get("last-event-id")
         start = int(last_id) if last_id and last_id.isdigit() else after
 
         def fetch(after_seq: int) -> list[tuple[int, dict[str, Any]]]:
             with ctx.store.session() as s:
                 return [
-                    (entry.version.seq, _feed_item(entry)) for entry in st.feed_since(s, viewer, after_seq)
+                    (entry.version.seq, _feed_item(entry, tr))
+                    for entry in st.feed_since(s, viewer, after_seq)
                 ]
 
         def latest() -> int:
@@ -494,10 +491,11 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         f = case_filter(request)
         f.page, f.per_page = 1, 1_000_000
         viewer = user.viewer()
+        tr = tr_of(request)
 
         def load() -> str:
             with ctx.store.session() as s:
-                return reports.cases_csv(st.filtered_cases(s, viewer, f)[0])
+                return case_export.cases_csv(st.filtered_cases(s, viewer, f)[0], tr)
 
         body = await run_in_threadpool(load)
         stamp = ctx.now().strftime("%Y%m%d-%H%M")
@@ -715,18 +713,24 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
-def _feed_item(entry: st.FeedEntry) -> dict[str, Any]:
+def _feed_item(entry: st.FeedEntry, tr: Translator) -> dict[str, Any]:
+    """One feed row as the page and the live stream show it, in the reader's language."""
     v, c = entry.version, entry.case
     return {
         "seq": v.seq,
         "case_id": v.case_id,
         "version": v.version,
         "severity": v.severity,
+        "severity_label": tr.label("Severity", v.severity),
         "status": v.status,
+        "status_label": tr.label("CaseStatus", v.status),
         "rules": v.rule_ids,
+        "rules_text": "; ".join(tr.rule_title(r) for r in v.rule_ids),
         "seller_name": c.seller_name or "",
-        "recorded_at": local_time(v.recorded_at, "%d/%m/%Y %H:%M:%S"),
+        "recorded_at": tr.datetime(v.recorded_at, seconds=True),
+        "recorded_ms": int(v.recorded_at.timestamp() * 1000),
         "recipients": c.recipients,
+        "recipients_text": tr.agencies(c.recipients),
         "evidence_count": entry.evidence_count,
     }
 

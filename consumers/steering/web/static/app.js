@@ -1,11 +1,10 @@
 // Live alert feed: server-sent events from /feed/stream add a row per new alert version.
+// The server sends each row in the reader's language (labels, names, local time): no words here.
 (function () {
   "use strict";
   var table = document.querySelector("table.feed");
   if (!table || !window.EventSource) { return; }
   var body = table.querySelector("tbody");
-  var labels = {};
-  document.querySelectorAll("#sev-labels span").forEach(function (s) { labels[s.dataset.sev] = s.textContent; });
   var dot = document.querySelector(".live-dot");
   var source = new EventSource("/feed/stream?after=" + encodeURIComponent(table.dataset.after || "0"));
   function cell(tr, text, href) {
@@ -30,11 +29,11 @@
     var sev = cell(tr, "");
     var badge = document.createElement("span");
     badge.className = "badge sev-" + a.severity;
-    badge.textContent = labels[a.severity] || a.severity;
+    badge.textContent = a.severity_label;
     sev.appendChild(badge);
     cell(tr, a.seller_name || "");
-    cell(tr, (a.rules || []).join(", "));
-    cell(tr, (a.recipients || []).join(", "));
+    cell(tr, a.rules_text);
+    cell(tr, a.recipients_text);
     body.insertBefore(tr, body.firstChild);
     while (body.children.length > 100) { body.removeChild(body.lastChild); }
   });

@@ -89,7 +89,7 @@ def test_the_case_page_shows_the_evidence_in_vietnamese_and_in_english(story: tu
     assert "Violation [Counterfeit" in english and "fine ₫" in english and "VND" not in english
 
 
-@pytest.mark.parametrize("path", ["/", "/cases", "/feed", "/reports"])
+@pytest.mark.parametrize("path", ["/", "/cases", "/feed", "/reports", "/reports/yearly?year=2026"])
 def test_the_other_pages_read_vietnamese(story: tuple[TestClient, str], path: str) -> None:
     client, _ = story
     page = client.get(path)

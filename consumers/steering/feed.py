@@ -9,6 +9,8 @@ version made by withheld evidence alone would tell it when that evidence arrived
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -99,4 +101,19 @@ def since(s: Session, viewer: Viewer, after_seq: int, limit: int = 50) -> tuple[
     return _seen_versions(s, viewer, _feed_entries(s, viewer, rows)), cursor
 
 
-__all__ = ["LABEL_KINDS", "recent", "seller_label", "since"]
+def count_since(s: Session, viewer: Viewer, start: datetime) -> int:
+    """Alert versions recorded at or after ``start`` that the viewer's feed shows (the 24-hour tile)."""
+    visible = select(visible_cases(viewer).subquery().c.case_id)
+    rows = list(
+        s.execute(
+            select(CaseVersion, Case)
+            .join(Case, Case.case_id == CaseVersion.case_id)
+            .where(CaseVersion.recorded_at >= start, CaseVersion.case_id.in_(visible))
+        ).tuples()
+    )
+    if viewer.steering:
+        return len(rows)
+    return len(_seen_versions(s, viewer, _feed_entries(s, viewer, rows)))
+
+
+__all__ = ["LABEL_KINDS", "count_since", "recent", "seller_label", "since"]

@@ -220,6 +220,41 @@ MESSAGES: dict[str, dict[str, str]] = {
     "signature_ok": {"vi": "chữ ký NHNN hợp lệ", "en": "State Bank signature valid"},
     "signature_bad": {"vi": "chữ ký KHÔNG hợp lệ — không áp dụng", "en": "signature INVALID — not applied"},
     "signature_unchecked": {"vi": "chưa xác minh chữ ký", "en": "signature not checked"},
+    # the live dashboard: blocks page, response times, link graph
+    "blocks_page_intro": {
+        "vi": "Mọi yêu cầu phong tỏa bạn được xem và từng trả lời của ngân hàng, mới nhất trước.",
+        "en": "Every payment-block request you may see and each answer of the bank, newest first.",
+    },
+    "bank_answers": {"vi": "Trả lời của ngân hàng", "en": "The bank's answers"},
+    "time_to_decide": {"vi": "Thời gian xử lý", "en": "Time to decide"},
+    "hours": {"vi": "giờ", "en": "h"},
+    "officer": {"vi": "Cán bộ", "en": "Officer"},
+    "responses": {"vi": "Thời gian phản hồi", "en": "Response times"},
+    "responder": {"vi": "Cơ quan, đơn vị", "en": "Who answers"},
+    "asked": {"vi": "Được giao / yêu cầu", "en": "Asked"},
+    "answered": {"vi": "Đã phản hồi", "en": "Answered"},
+    "median_hours": {"vi": "Trung vị (giờ)", "en": "Median (hours)"},
+    "overdue_now": {"vi": "Quá hạn", "en": "Overdue"},
+    "kind_agency": {"vi": "xử lý vụ việc được chuyển", "en": "cases routed to it"},
+    "kind_bank": {"vi": "yêu cầu phong tỏa", "en": "payment-block requests"},
+    "kind_platform": {"vi": "yêu cầu gỡ bỏ", "en": "takedown requests"},
+    "responses_note": {
+        "vi": "Cơ quan: từ khi vụ việc được chuyển đến thao tác đầu tiên (ghi chú, giao chủ trì, đóng); "
+        "ngân hàng: từ yêu cầu đến khi phong tỏa hoặc từ chối; sàn: từ yêu cầu đến khi trả lời.",
+        "en": "Agency: from the case being routed to its first action (note, lead, closure); "
+        "bank: from the request to execution or rejection; platform: from the request to its answer.",
+    },
+    "link_graph": {"vi": "Liên kết định danh người bán", "en": "Seller identifier links"},
+    "link_graph_note": {
+        "vi": "Mỗi đường nối: chứng cứ của một cơ quan đã nêu định danh đó (chỉ chứng cứ bạn được xem).",
+        "en": "Each line: an agency's evidence named that identifier (only evidence you may see).",
+    },
+    "evidence_arrived": {"vi": "Chứng cứ", "en": "Evidence"},
+    "BLOCK": {"vi": "Phong tỏa", "en": "Block"},
+    "LIFT": {"vi": "Gỡ phong tỏa", "en": "Lift"},
+    "BANK_ACCOUNT": {"vi": "Tài khoản ngân hàng", "en": "Bank account"},
+    "E_WALLET": {"vi": "Ví điện tử", "en": "E-wallet"},
+    "UNKNOWN_BANK": {"vi": "Không rõ ngân hàng", "en": "Unknown bank"},
 }
 
 

@@ -9,6 +9,7 @@ version made by withheld evidence alone would tell it when that evidence arrived
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -29,14 +30,15 @@ from consumers.steering.store import (
 LABEL_KINDS = ("shop", "web", "tax", "wallet", "phone", "bank", "nid")
 
 
-def seller_label(case: SeenCase) -> str:
-    """The seller's name as the viewer sees it, else its most telling identifier (as shown to it)."""
+def seller_label(case: SeenCase, identifier: Callable[[str], str] = str) -> str:
+    """The seller's name as the viewer sees it, else its most telling identifier as shown to it
+    (``identifier`` formats the token, e.g. ``Translator.identifier``)."""
     if case.seller_name:
         return case.seller_name
     for kind in LABEL_KINDS:
         for token in case.seller_tokens:
             if token.startswith(f"{kind}:"):
-                return token.split(":", 1)[1]
+                return identifier(token)
     return ""
 
 

@@ -295,6 +295,9 @@ class AgencyEvent(Base):
     sharing: Mapped[str] = mapped_column(String(16), default="AMBER")
     legal_document: Mapped[str | None] = mapped_column(String(300), nullable=True)  # legal_basis, as cited
     legal_article: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # The event's summary as phrases (schemas.summaries.Summary.to_json): codes and amounts kept
+    # as they are, so a page renders the evidence line in its reader's language.
+    summary: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class ConsumerOffset(Base):
@@ -828,6 +831,7 @@ def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> b
             sharing=_enum(header.get("sharing") or "AMBER"),
             legal_document=legal_document,
             legal_article=legal_article,
+            summary=et.by_key(event_type).summarise(rec).to_json(),
         )
     )
     s.flush()
@@ -1131,6 +1135,8 @@ class CaseDetail:
     blocks: list[PaymentBlock]
     block_history: dict[tuple[str, str], list[PaymentBlockStatusRow]]  # by (requesting agency, request_id)
     history: list[dict[str, Any]]
+    # The shown evidence's summaries as phrases, by (agency, event_id): rendered when the page is drawn.
+    summaries: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
@@ -1218,7 +1224,23 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
         blocks=blocks,
         block_history=block_history,
         history=history,
+        summaries=_evidence_summaries(s, evidence),
     )
+
+
+def _evidence_summaries(
+    s: Session, evidence: Sequence[Evidence]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The stored phrases of these evidence items (an event not yet read from its topic has none)."""
+    wanted = {(e.agency, e.event_id) for e in evidence}
+    if not wanted:
+        return {}
+    rows = s.execute(
+        select(AgencyEvent.agency, AgencyEvent.event_id, AgencyEvent.summary).where(
+            AgencyEvent.event_id.in_(sorted({event_id for _, event_id in wanted}))
+        )
+    )
+    return {(a, e): list(phrases) for a, e, phrases in rows if (a, e) in wanted and phrases}
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The live dashboard's pages over a real SQLite store: blocks page, case blocks and link graph, live overview."""
+"""The live dashboard's pages over a real SQLite store: blocks page, case blocks, link graph, overview."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from consumers.steering import auth, reports
+from agencybus.i18n import translator
+from consumers.steering import auth, feed, reports
 from consumers.steering import store as st
-from consumers.steering import feed
 from consumers.steering.web import live
-from consumers.steering.web.i18n import translate
-from consumers.steering.web.access import ROUTE_ROLES
-from consumers.steering.web.app import DashboardContext, create_app
+from consumers.steering.web.app import ROUTE_ROLES, DashboardContext, create_app
 from tests.helpers import dashboard_login
 from tests.unit.test_steering_live_queries import bank_status
 from tests.unit.test_steering_store import STEERING, T0, THUE, alert, block_request, evidence
@@ -45,6 +43,7 @@ def make_ctx(tmp_path: Path, sharing: str = "AMBER") -> tuple[DashboardContext, 
     record = alert("JC-K1", 1, at=T0 + timedelta(hours=1), ev=[qltt, thue, item])
     record["recipients"] = ["BCD389", "QLTT", "THUE", "CA"]
     record["seller_name"] = None
+    record["seller_tokens"] = ["bank:970436:0011001234567", "phone:+84912345678", "shop:shopee:5566"]
     store.apply("JointCaseAlert", record)
     store.apply("PaymentBlockStatusChanged", bank_status(request_id, "RECEIVED", 1, 1))
     store.apply("PaymentBlockStatusChanged", bank_status(request_id, "EXECUTED", 2, 4))
@@ -87,7 +86,7 @@ def test_blocks_page_lists_the_block_with_every_bank_answer(ctx: tuple[Dashboard
     assert row.count('data-testid="bank-answer"') == 2
     assert "Đã phong tỏa" in row and "Đã tiếp nhận" in row
     assert '<a href="/cases/JC-K1">JC-K1</a>' in row
-    assert "4,0 giờ" in row  # requested at T0, executed at T0 + 4 h
+    assert "4 giờ" in row  # requested at T0, executed at T0 + 4 h
     assert 'data-who="bank:NHNN-KV10"' in page.text
     executed = client_for(context, "bcd.chair").get("/blocks?status=EXECUTED")
     assert request_id in executed.text
@@ -120,7 +119,7 @@ def test_case_page_blocks_link_graph_history_and_seller(ctx: tuple[DashboardCont
     assert 'data-token="bank:970436:0011001234567"' in graph
     history = page.text.split('data-testid="history"', 1)[1]
     assert history.split("<li", 2)[1].startswith(' class="evidence"')  # starts where the case opened
-    assert 'data-testid="seller">shopee:5566<' in page.text  # no name: named by its shop
+    assert 'data-testid="seller">Gian hàng Shopee · 5566<' in page.text  # no name: named by its shop
     thue = client_for(context, "thue.officer").get("/cases/JC-K1")
     thue_graph = thue.text.split('data-testid="link-graph"', 1)[1].split("</svg>", 1)[0]
     assert 'data-token="phone:+84912345678"' in thue_graph  # its own evidence: in clear
@@ -131,18 +130,20 @@ def test_live_overview_and_feed_rows_carry_labels_in_the_readers_language(
     ctx: tuple[DashboardContext, str],
 ) -> None:
     context, _ = ctx
+    env = create_app(context).state.templates.env
+    vi_tr, en_tr = translator("vi"), translator("en")
     with context.store.session() as s:
-        vi = live.live_overview(s, context, STEERING, "vi", context.now())
-        en = live.live_overview(s, context, STEERING, "en", context.now())
+        vi = live.live_overview(s, context, STEERING, vi_tr, env, context.now())
+        en = live.live_overview(s, context, STEERING, en_tr, env, context.now())
         [entry] = feed.recent(s, THUE, limit=5)
-        rows: list[dict[str, Any]] = [live.feed_item(entry, lang) for lang in ("vi", "en")]
+        rows: list[dict[str, Any]] = [live.feed_item(entry, tr) for tr in (vi_tr, en_tr)]
     assert vi.values["open-HIGH"] == "1" and vi.values["blocks-pending"] == "0"
     assert vi.values["alerts-24h"] == "1" and vi.values["events-total"] == "1"
-    assert translate("alerts_per_week", "vi") in vi.html["chart-weeks"]
-    assert translate("alerts_per_week", "en") in en.html["chart-weeks"]
-    assert "Thời gian" not in en.html["responses"] and "Median" in en.html["responses"]
+    assert vi_tr.gettext("Alerts per week by severity") in vi.html["chart-weeks"]
+    assert "Alerts per week by severity" in en.html["chart-weeks"]
+    assert "Median (hours)" in en.html["responses"] and "Median (hours)" not in vi.html["responses"]
     assert [r["severity_label"] for r in rows] == ["Cao", "High"]
-    assert rows[0]["seller_name"] == "shopee:5566"  # THUE sees the shop through QLTT's AMBER evidence
+    assert rows[0]["seller_name"] == "Gian hàng Shopee · 5566"  # THUE sees the shop through QLTT's AMBER evidence
     assert rows[0]["at"].endswith("Z") and rows[0]["at"][:4] == "2026"
 
 
@@ -153,7 +154,14 @@ def test_the_change_stamp_moves_with_every_kind_of_record(ctx: tuple[DashboardCo
     context.store.apply("PaymentBlockStatusChanged", bank_status(request_id, "LIFTED", 3, 8))
     with context.store.session() as s:
         after_status = live.change_stamp(s)
-    context.store.apply("InspectionRecorded", {"header": {**bank_status(request_id, "X", 0, 9)["header"], "agency": "QLTT"}, "seller": {}, "outcome": "NO_VIOLATION"})
+    context.store.apply(
+        "InspectionRecorded",
+        {
+            "header": {**bank_status(request_id, "X", 0, 9)["header"], "agency": "QLTT"},
+            "seller": {},
+            "outcome": "NO_VIOLATION",
+        },
+    )
     with context.store.session() as s:
         after_event = live.change_stamp(s)
     assert before != after_status != after_event

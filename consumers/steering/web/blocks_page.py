@@ -6,11 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from agencybus.i18n import translator
 from consumers.steering import blocks as bl
 from consumers.steering import response_times as rt
-from consumers.steering.web.access import Ctx, CurrentUser
-from consumers.steering.web.live import responses_html
-from consumers.steering.web.rendering import lang_of, render
+from consumers.steering.web.live import Ctx, CurrentUser, responses_html
 from schemas.models import BlockStatus
 
 # What the filter offers: still waiting for the bank, or the bank's latest answer.
@@ -32,13 +31,14 @@ async def blocks_page(request: Request, ctx: Ctx, user: CurrentUser, status: str
             return shown, rows
 
     shown, rows = await run_in_threadpool(load)
-    lang = lang_of(request)
-    return render(
+    tr = translator(request.app.state.lang_of(request))
+    response: HTMLResponse = request.app.state.render(
         request,
         "blocks.html",
         user=user,
         shown=shown,
         statuses=STATUSES,
         status=chosen,
-        responses=responses_html(rows, lang, ctx.names(lang)),
+        responses=responses_html(rows, tr, request.app.state.templates.env),
     )
+    return response

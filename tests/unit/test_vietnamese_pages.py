@@ -1,0 +1,87 @@
+"""Rendered Vietnamese pages read Vietnamese: no English words, no raw codes, local time, VND.
+
+The store is fed the reference story (every event type, through the codec as the ingestor
+reads it), so the evidence lines are the processors' real summaries rendered at display time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from consumers.steering import auth, reports
+from consumers.steering import store as st
+from consumers.steering.web.app import DashboardContext, create_app
+from schemas import codec
+from schemas.examples import example_events
+from schemas.models import JointCaseAlert
+from tests.helpers import dashboard_login
+from tests.vietnamese import english_words, leaks, raw_codes
+
+PASSWORD = "correct horse battery"
+BASE = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def story(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    store = st.Store(f"sqlite:///{tmp_path / 'dash.db'}")
+    store.create_schema()
+    case_id = ""
+    for event in example_events(base_time=BASE):
+        encoded = codec.encode_event(event)
+        decoded = codec.decode_message(encoded.value, encoded.headers)
+        store.apply(decoded.writer.record_name, decoded.record, received_at=BASE)
+        if isinstance(event, JointCaseAlert):
+            case_id = event.case_id
+    users = tmp_path / "users.yaml"
+    auth.add_user(users, "bcd.chair", agency="BCD389", password=PASSWORD)
+    ctx = DashboardContext(
+        store=store,
+        users_path=users,
+        sessions=auth.Sessions("test-secret", ttl_minutes=60),
+        publisher=None,
+        province_code="38",
+        agency_codes=["BCD389", "CA", "QLTT", "SCT", "THUE"],
+        names=lambda lang: reports.load_names("38", lang),
+        now=lambda: BASE + timedelta(hours=2),
+    )
+    client = TestClient(create_app(ctx))
+    assert dashboard_login(client, "bcd.chair", PASSWORD, follow_redirects=False).status_code == 303
+    yield client, case_id
+    store.close()
+
+
+def test_the_checker_knows_english_words_and_codes() -> None:
+    assert {"violation", "inspection", "fine", "outcome"} <= english_words()
+    assert {"BANK_ACCOUNT", "HIGH", "COUNTERFEIT", "REVENUE_MISMATCH_PLATFORM"} <= raw_codes()
+    assert leaks("<p>Violation [COUNTERFEIT] on FASHION, fine 1 VND</p>") == [
+        "English 'fine'",
+        "English 'violation'",
+        "code COUNTERFEIT",
+        "code FASHION",
+    ]
+    assert leaks("<p>Hạn chế chặt (TLP:AMBER+STRICT) <script>var HIGH</script></p>") == []
+
+
+def test_the_case_page_shows_the_evidence_in_vietnamese_and_in_english(story: tuple[TestClient, str]) -> None:
+    client, case_id = story
+    page = client.get(f"/cases/{case_id}")
+    assert page.status_code == 200
+    assert leaks(page.text) == []
+    assert "Vi phạm [Hàng giả" in page.text and "phạt tiền" in page.text and "\xa0₫" in page.text
+    assert "Bất thường thuế: Doanh thu kê khai lệch dữ liệu sàn" in page.text
+    assert "Hạn chế chặt (TLP:AMBER+STRICT)" in page.text
+    english = client.get(f"/cases/{case_id}?lang=en").text
+    assert "Violation [Counterfeit" in english and "fine ₫" in english and "VND" not in english
+
+
+@pytest.mark.parametrize("path", ["/", "/cases", "/feed", "/reports"])
+def test_the_other_pages_read_vietnamese(story: tuple[TestClient, str], path: str) -> None:
+    client, _ = story
+    page = client.get(path)
+    assert page.status_code == 200
+    assert leaks(page.text) == [], path

@@ -455,7 +455,7 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
             TakedownTargetResult(target_id="1", state=TakedownTargetState.REMOVED),
             TakedownTargetResult(target_id="2", state=TakedownTargetState.REMOVED),
         ],
-        officer="Trần Minh Khoa, Legal & Compliance",
+        officer="Trần Minh Khoa, Bộ phận Pháp chế",
         case_id="JC-3f9a1c2b7d4e",
         deadline=at(0.9) + timedelta(hours=24),
     )

@@ -238,7 +238,7 @@ def test_the_blocks_page_shows_an_executed_block_with_the_banks_signed_answers(
     row.locator(f"a[href='/cases/{case_id}']").click()
     page.wait_for_url(f"{dashboard.url}/cases/{case_id}")
     expect(page.locator("#blocks [data-testid=block-status]")).to_have_text("Đã phong tỏa")
-    expect(page.locator("[data-testid=seller]")).to_have_text("Gian hàng Shopee · 778899")  # no name: the shop names it
+    expect(page.locator("[data-testid=seller]")).to_have_text("Gian hàng Shopee · 778899")
     graph = page.locator("[data-testid=link-graph]")
     for agency in ("CA", "QLTT", "THUE"):
         expect(graph.locator(f"[data-agency='{agency}']")).to_have_count(1)

@@ -20,6 +20,7 @@ from consumers.state_bank.sinks import FileSink
 from consumers.state_bank.users import UsersFileError, add_user, authenticate, load_users, users_file
 from consumers.state_bank.web import create_app
 from schemas import codec
+from tests.vietnamese import leaks, visible_text
 
 PASSWORD = "mật-khẩu-đủ-dài"
 
@@ -78,6 +79,7 @@ def test_overdue_requests_are_highlighted_and_accounts_masked(
     rows = {number: css for css, number in re.findall(r'<tr class="(\w*)" id="req-(\d+)">', page)}
     assert rows == {"1": "overdue", "2": ""}, page
     assert "0011001234567" not in page and "*********4567" in page
+    assert leaks(page) == []
 
 
 def test_execute_from_the_page_records_the_officer_and_writes_instructions(
@@ -104,6 +106,7 @@ def test_execute_from_the_page_records_the_officer_and_writes_instructions(
     assert "Yêu cầu số 2: Từ chối" in rejected.text and "Thiếu chữ ký" in rejected.text
     detail = client.get(f"/requests/{ids[0]}")
     assert "tran.thi.c" in detail.text and 'data-audit="execute">Đã thực hiện phong tỏa' in detail.text
+    assert leaks(detail.text) == [], visible_text(detail.text)
 
 
 def test_users_file_holds_only_argon2_hashes(bank_settings: Settings) -> None:

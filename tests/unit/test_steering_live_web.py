@@ -143,7 +143,7 @@ def test_live_overview_and_feed_rows_carry_labels_in_the_readers_language(
     assert "Alerts per week by severity" in en.html["chart-weeks"]
     assert "Median (hours)" in en.html["responses"] and "Median (hours)" not in vi.html["responses"]
     assert [r["severity_label"] for r in rows] == ["Cao", "High"]
-    assert rows[0]["seller_name"] == "Gian hàng Shopee · 5566"  # THUE sees the shop through QLTT's AMBER evidence
+    assert rows[0]["seller_name"] == "Gian hàng Shopee · 5566"  # via QLTT AMBER evidence
     assert rows[0]["at"].endswith("Z") and rows[0]["at"][:4] == "2026"
 
 

@@ -6,19 +6,21 @@ reads it), so the evidence lines are the processors' real summaries rendered at 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from consumers.steering import auth, reports
+from consumers.steering import auth, reports, takedowns
 from consumers.steering import store as st
 from consumers.steering.web.app import DashboardContext, create_app
 from schemas import codec
 from schemas.examples import example_events
-from schemas.models import JointCaseAlert
+from schemas.models import JointCaseAlert, TakedownAnswered
 from tests.helpers import dashboard_login
 from tests.vietnamese import english_words, leaks, raw_codes
 
@@ -28,6 +30,12 @@ BASE = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 
 @pytest.fixture
 def story(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    with _story(tmp_path) as (client, case_id, _):
+        yield client, case_id
+
+
+@contextmanager
+def _story(tmp_path: Path) -> Iterator[tuple[TestClient, str, st.Store]]:
     store = st.Store(f"sqlite:///{tmp_path / 'dash.db'}")
     store.create_schema()
     case_id = ""
@@ -51,8 +59,10 @@ def story(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
     )
     client = TestClient(create_app(ctx))
     assert dashboard_login(client, "bcd.chair", PASSWORD, follow_redirects=False).status_code == 303
-    yield client, case_id
-    store.close()
+    try:
+        yield client, case_id, store
+    finally:
+        store.close()
 
 
 def test_the_checker_knows_english_words_and_codes() -> None:
@@ -79,9 +89,33 @@ def test_the_case_page_shows_the_evidence_in_vietnamese_and_in_english(story: tu
     assert "Violation [Counterfeit" in english and "fine ₫" in english and "VND" not in english
 
 
-@pytest.mark.parametrize("path", ["/", "/cases", "/feed", "/reports"])
+@pytest.mark.parametrize("path", ["/", "/cases", "/feed", "/reports", "/reports/yearly?year=2026"])
 def test_the_other_pages_read_vietnamese(story: tuple[TestClient, str], path: str) -> None:
     client, _ = story
     page = client.get(path)
     assert page.status_code == 200
     assert leaks(page.text) == [], path
+
+
+def test_a_platforms_refusal_reads_as_its_label_and_its_officers_words_stay_as_written(
+    tmp_path: Path,
+) -> None:
+    answer = next(e for e in example_events(base_time=BASE) if isinstance(e, TakedownAnswered)).to_avro()
+    with _story(tmp_path) as (client, case_id, store):
+        refused = {
+            **answer,
+            "header": {**answer["header"], "event_id": str(uuid.uuid4())},
+            "outcome": "REFUSED",
+            "targets": [],
+            "reason_code": "LEGAL_BASIS_NOT_FOR_REMOVAL",
+            "reason_text": "legal_basis.legal_document: 'Luật X' does not provide for removal.",
+        }
+        with store.session() as s:
+            assert takedowns.apply_answer(s, refused, signature_ok=True, note=None)
+        page = client.get(f"/cases/{case_id}").text
+        assert (
+            "Căn cứ pháp lý không cho phép yêu cầu gỡ bỏ" in page
+            and '<b data-testid="takedown-outcome">Từ chối' in page
+        )
+        assert leaks(page) == []
+        assert "does not provide for removal" in page  # kept, on hover: the service's own sentence

@@ -19,6 +19,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from agencybus.kafka_admin import AdminClient
+from agencybus.kafka_refused import Consumer
 from agencybus.settings import Settings
 from schemas import reference
 from schemas import topics as topic_catalog
@@ -104,7 +105,7 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
         max_poll_interval_ms=300_000,
     )
     config.update(overrides)
-    return KafkaConsumer(*topics, **config)
+    return Consumer(*topics, **config)
 
 
 def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:

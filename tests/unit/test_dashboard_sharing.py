@@ -105,7 +105,7 @@ def publish(dashboard: Dashboard, snapshot: CaseSnapshot) -> dict[str, dict[str,
 def feed_stream_text(client: TestClient) -> str:
     """The live feed's first alert events (the SSE stream from the start)."""
     lines = []
-    with client.stream("GET", "/feed/stream?after=0") as response:
+    with client.stream("GET", "/live/stream?after=0&tiles=1") as response:
         for line in response.iter_lines():
             lines.append(line)
             if line.startswith("data:") and '"case_id"' in line:

@@ -9,6 +9,9 @@ version made by withheld evidence alone would tell it when that evidence arrived
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,14 +30,15 @@ from consumers.steering.store import (
 LABEL_KINDS = ("shop", "web", "tax", "wallet", "phone", "bank", "nid")
 
 
-def seller_label(case: SeenCase) -> str:
-    """The seller's name as the viewer sees it, else its most telling identifier (as shown to it)."""
+def seller_label(case: SeenCase, identifier: Callable[[str], str] = str) -> str:
+    """The seller's name as the viewer sees it, else its most telling identifier as shown to it
+    (``identifier`` formats the token, e.g. ``Translator.identifier``)."""
     if case.seller_name:
         return case.seller_name
     for kind in LABEL_KINDS:
         for token in case.seller_tokens:
             if token.startswith(f"{kind}:"):
-                return token.split(":", 1)[1]
+                return identifier(token)
     return ""
 
 
@@ -99,4 +103,19 @@ def since(s: Session, viewer: Viewer, after_seq: int, limit: int = 50) -> tuple[
     return _seen_versions(s, viewer, _feed_entries(s, viewer, rows)), cursor
 
 
-__all__ = ["LABEL_KINDS", "recent", "seller_label", "since"]
+def count_since(s: Session, viewer: Viewer, start: datetime) -> int:
+    """Alert versions recorded at or after ``start`` that the viewer's feed shows (the 24-hour tile)."""
+    visible = select(visible_cases(viewer).subquery().c.case_id)
+    rows = list(
+        s.execute(
+            select(CaseVersion, Case)
+            .join(Case, Case.case_id == CaseVersion.case_id)
+            .where(CaseVersion.recorded_at >= start, CaseVersion.case_id.in_(visible))
+        ).tuples()
+    )
+    if viewer.steering:
+        return len(rows)
+    return len(_seen_versions(s, viewer, _feed_entries(s, viewer, rows)))
+
+
+__all__ = ["LABEL_KINDS", "count_since", "recent", "seller_label", "since"]

@@ -166,4 +166,5 @@ def test_a_seller_without_a_name_is_named_by_its_shop_as_the_viewer_sees_it(stor
     with store.session() as s:
         case = s.get(st.Case, "JC-N")
         assert case is not None
-        assert feed.seller_label(st.seen_case(s, STEERING, case)) == "shopee:88123"
+        assert feed.seller_label(st.seen_case(s, STEERING, case)) == "shop:shopee:88123"
+        assert feed.seller_label(st.seen_case(s, STEERING, case), str.upper) == "SHOP:SHOPEE:88123"

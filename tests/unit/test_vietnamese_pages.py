@@ -47,6 +47,7 @@ def _story(tmp_path: Path) -> Iterator[tuple[TestClient, str, st.Store]]:
             case_id = event.case_id
     users = tmp_path / "users.yaml"
     auth.add_user(users, "bcd.chair", agency="BCD389", password=PASSWORD)
+    auth.add_user(users, "qltt.officer", agency="QLTT", password=PASSWORD)
     ctx = DashboardContext(
         store=store,
         users_path=users,
@@ -119,3 +120,17 @@ def test_a_platforms_refusal_reads_as_its_label_and_its_officers_words_stay_as_w
         )
         assert leaks(page) == []
         assert "does not provide for removal" in page  # kept, on hover: the service's own sentence
+
+
+def test_an_agency_officers_pages_read_vietnamese_too(tmp_path: Path) -> None:
+    with _story(tmp_path) as (client, case_id, _):
+        client.cookies.clear()
+        assert dashboard_login(client, "qltt.officer", PASSWORD, follow_redirects=False).status_code == 303
+        for path in ("/", "/cases", "/feed", f"/cases/{case_id}", "/reports", "/reports/yearly?year=2026"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert leaks(page.text) == [], path
+        case = client.get(f"/cases/{case_id}").text
+        # the tax office's TLP:AMBER+STRICT anomaly is withheld from QLTT, and said so in Vietnamese
+        assert "Chứng cứ không được chia sẻ với cơ quan của bạn: 1 mục" in case
+        assert "Bất thường thuế:" not in case and "Vi phạm [Hàng giả" in case

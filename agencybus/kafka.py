@@ -170,8 +170,12 @@ def ensure_topics(
     return result
 
 
-def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout_s: float = 10.0) -> None:
-    """Wait until the broker lists every topic, so a producer right after this finds them."""
+def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """Wait until the broker lists every topic, so a producer right after this finds them.
+
+    30 s: on a loaded machine a Kafka broker replayed a new topic's record 12 s after the
+    controller had it (measured on the local 3-node cluster).
+    """
     deadline = time.monotonic() + timeout_s
     missing = set(names)
     while True:

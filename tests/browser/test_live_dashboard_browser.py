@@ -247,6 +247,15 @@ def test_the_blocks_page_shows_an_executed_block_with_the_banks_signed_answers(
     expect(first_history).to_have_class("evidence")  # the history starts where the case opened
     context.close()
 
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN", is_mobile=True)
+    ppage = phone.new_page()
+    login(ppage, dashboard.url, "bcd.chair")
+    for path in ("/blocks", f"/cases/{case_id}", "/cases", "/feed"):
+        ppage.goto(f"{dashboard.url}{path}")
+        width = ppage.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide on a 390 px phone: it scrolls sideways"
+    phone.close()
+
     syt = browser.new_context()
     spage = syt.new_page()
     login(spage, dashboard.url, "syt.officer")

@@ -16,7 +16,8 @@ from agencybus.settings import Settings
 from consumers.steering import auth, reports
 from consumers.steering import store as st
 from consumers.steering.service import build_context
-from consumers.steering.web.app import ROUTE_ROLES, DashboardContext, create_app
+from consumers.steering.web import access
+from consumers.steering.web.app import ROUTE_ROLES, ROUTERS, DashboardContext, create_app
 from tests.helpers import dashboard_login
 from tests.unit.test_steering_store import T0, alert, evidence
 
@@ -204,6 +205,35 @@ def test_every_route_is_listed_with_the_roles_that_may_open_it(ctx: DashboardCon
     routes = iter_route_contexts(app.routes)  # included routers are a tree since FastAPI 0.137
     paths = {r.path for r in routes if isinstance(r.original_route, APIRoute)}
     assert paths == set(ROUTE_ROLES)
+
+
+def test_each_routers_route_is_gated_by_its_roles(
+    ctx: DashboardContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walk the included routers: every page family's route is in the table, needs a login unless
+    public, and refuses a role the table does not name (the gate covers every router, none opts out)."""
+    app = create_app(ctx)
+    walked = [
+        (r.path, method, r.original_route)
+        for r in iter_route_contexts(app.routes)
+        if isinstance(r.original_route, APIRoute)
+        for method in sorted(r.original_route.methods)
+    ]
+    family_routes = {id(route) for module in ROUTERS for route in module.router.routes}
+    assert walked and all(id(route) in family_routes for _, _, route in walked)  # all from routes/
+    anonymous = TestClient(app)
+    agency = logged_in(ctx, "qltt.officer")
+    for path, method, _ in walked:
+        assert path is not None and path in ROUTE_ROLES, path
+        url = path.replace("{case_id}", "JC-SEC1")
+        if access.PUBLIC not in ROUTE_ROLES[path]:
+            answer = anonymous.request(method, url, follow_redirects=False)
+            expected = 401 if path.startswith("/api/") or path.endswith("/stream") else 303
+            assert answer.status_code == expected, (method, path, answer.status_code)
+            monkeypatch.setitem(access.ROUTE_ROLES, path, access.STEERING_ONLY)
+            refused = agency.request(method, url, follow_redirects=False)
+            assert refused.status_code == 403, (method, path, refused.status_code)
+            monkeypatch.undo()
 
 
 def test_an_agency_user_gets_only_its_own_report(ctx: DashboardContext) -> None:

@@ -1,46 +1,30 @@
-"""The overview as live numbers, and the stream (server-sent events) that keeps every page current.
+"""The overview as live numbers: what the overview page shows and its live stream sends again.
 
 One function builds what the overview shows (tiles, charts, response times) for a viewer in
-the reader's language; the page renders it and the stream sends it again whenever the store
-changed, so the page and its updates cannot drift apart. The stream sends ``alert`` events
-(one per new alert version the viewer may see, with its labels already in the reader's
-language and its recorded time to place it in time order) and ``tiles`` events (the whole
-overview, when it differs from the last one sent). Everything comes from the viewer's own
-view of the store (``store.Viewer``): the stream carries nothing its pages would not show.
+the reader's language; the page (``routes/overview.py``) renders it and the stream
+(``routes/live.py``) sends it again whenever the store changed, so the page and its updates
+cannot drift apart. Feed rows carry their labels in the reader's language and their recorded
+time to place them in time order. Everything comes from the viewer's own view of the store
+(``store.Viewer``): the stream carries nothing its pages would not show.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
 from jinja2 import Environment
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from agencybus.i18n import Translator, translator
+from agencybus.i18n import Translator
 from consumers.steering import feed
 from consumers.steering import response_times as rt
 from consumers.steering import store as st
 from consumers.steering import takedowns as td
-from consumers.steering.auth import User
 from consumers.steering.web import charts
-
-if TYPE_CHECKING:
-    from consumers.steering.web.app import DashboardContext
-
-POLL_S = 0.4  # how often the stream looks for changes (an alert shows within 2 s)
-REFRESH_S = 30.0  # tiles are rebuilt at least this often: 24-hour windows and deadlines move with time
-KEEPALIVE_S = 15.0
-
-router = APIRouter()
+from consumers.steering.web.context import DashboardContext
 
 
 @dataclass
@@ -139,96 +123,10 @@ def change_stamp(s: Session) -> tuple[Any, ...]:
     return (*counts, s.scalar(select(func.max(st.CaseVersion.seq))))
 
 
-def _sse(event: str, data: Any, event_id: int | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
-def get_ctx(request: Request) -> DashboardContext:
-    ctx: DashboardContext = request.app.state.ctx
-    return ctx
-
-
-def get_user(request: Request) -> User:
-    """The logged-in user, by the app's own session check (``app.state.read_session``)."""
-    user: User = request.app.state.read_session(request)[0]
-    return user
-
-
-Ctx = Annotated["DashboardContext", Depends(get_ctx)]
-CurrentUser = Annotated[User, Depends(get_user)]
-
-
-@router.get("/live/stream")
-async def live_stream(
-    request: Request, ctx: Ctx, user: CurrentUser, after: int | None = None, tiles: bool = False
-) -> StreamingResponse:
-    """Server-sent events for the page that opened it: ``alert`` rows after ``after`` and, with
-    ``tiles``, the overview each time it changes. ``Last-Event-ID`` resumes after a reconnect."""
-    viewer = user.viewer()
-    tr = translator(request.app.state.lang_of(request))
-    env: Environment = request.app.state.templates.env
-    last_id = request.headers.get("last-event-id")
-    start = int(last_id) if last_id and last_id.isdigit() else after
-
-    def latest() -> int:
-        with ctx.store.session() as s:
-            return st.latest_seq(s)
-
-    def poll(
-        cursor: int, stamp: tuple[Any, ...] | None, force: bool
-    ) -> tuple[list[dict[str, Any]], int, tuple[Any, ...], dict[str, Any] | None]:
-        with ctx.store.session() as s:
-            entries, cursor = feed.since(s, viewer, cursor)
-            now_stamp = change_stamp(s)
-            overview = None
-            if tiles and (force or now_stamp != stamp):
-                overview = live_overview(s, ctx, viewer, tr, env, ctx.now()).as_event()
-            return [feed_item(e, tr) for e in entries], cursor, now_stamp, overview
-
-    async def events() -> AsyncIterator[str]:
-        cursor = start if start is not None else await run_in_threadpool(latest)
-        yield f"retry: 1000\n{_sse('hello', {'after': cursor})}"
-        stamp: tuple[Any, ...] | None = None
-        sent: dict[str, Any] | None = None
-        since_refresh = since_beat = 0.0
-        while not await request.is_disconnected():
-            force = stamp is None or since_refresh >= REFRESH_S
-            items, new_cursor, stamp, overview = await run_in_threadpool(poll, cursor, stamp, force)
-            if force:
-                since_refresh = 0.0
-            for item in items:
-                yield _sse("alert", item, item["seq"])
-            if new_cursor != cursor and not items:
-                yield _sse("cursor", {"after": new_cursor}, new_cursor)  # moved past what it may not see
-            cursor = new_cursor
-            if overview is not None and overview != sent:
-                sent = overview
-                since_beat = 0.0
-                yield _sse("tiles", overview)
-            if items:
-                since_beat = 0.0
-            elif since_beat >= KEEPALIVE_S:
-                since_beat = 0.0
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(POLL_S)
-            since_refresh += POLL_S
-            since_beat += POLL_S
-
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
 __all__ = [
-    "Ctx",
-    "CurrentUser",
     "LiveOverview",
     "change_stamp",
     "feed_item",
     "live_overview",
     "responses_html",
-    "router",
 ]

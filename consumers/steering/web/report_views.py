@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from fastapi import HTTPException, Request
@@ -33,9 +32,7 @@ from consumers.steering.statutory.model import (
     Report,
 )
 from consumers.steering.statutory.period import Period, default_period, reporting_year, year_of
-
-if TYPE_CHECKING:
-    from consumers.steering.web.app import DashboardContext
+from consumers.steering.web.context import DashboardContext
 
 Render = Callable[..., HTMLResponse]
 

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from agencybus.i18n import translator
 from consumers.steering import blocks as bl
 from consumers.steering import response_times as rt
-from consumers.steering.web.live import Ctx, CurrentUser, responses_html
+from consumers.steering.web.access import Ctx, CurrentUser
+from consumers.steering.web.live import responses_html
+from consumers.steering.web.rendering import Tr, render, templates_of
 from schemas.models import BlockStatus
 
 # What the filter offers: still waiting for the bank, or the bank's latest answer.
@@ -19,7 +20,9 @@ router = APIRouter()
 
 
 @router.get("/blocks", response_class=HTMLResponse)
-async def blocks_page(request: Request, ctx: Ctx, user: CurrentUser, status: str = "") -> HTMLResponse:
+async def blocks_page(
+    request: Request, ctx: Ctx, user: CurrentUser, tr: Tr, status: str = ""
+) -> HTMLResponse:
     viewer = user.viewer()
     now = ctx.now()
     chosen = status if status in STATUSES else None
@@ -31,14 +34,12 @@ async def blocks_page(request: Request, ctx: Ctx, user: CurrentUser, status: str
             return shown, rows
 
     shown, rows = await run_in_threadpool(load)
-    tr = translator(request.app.state.lang_of(request))
-    response: HTMLResponse = request.app.state.render(
+    return render(
         request,
         "blocks.html",
         user=user,
         shown=shown,
         statuses=STATUSES,
         status=chosen,
-        responses=responses_html(rows, tr, request.app.state.templates.env),
+        responses=responses_html(rows, tr, templates_of(request).env),
     )
-    return response

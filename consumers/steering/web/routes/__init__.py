@@ -1,0 +1,1 @@
+"""The dashboard's pages, one router per page family; ``web.app`` includes them in this order."""

@@ -151,6 +151,20 @@ def derived_leaks(
             assert case_id not in {c.case_id for c in found}, (agency, "agency filter", other)
 
 
+def shown_severities(dashboard: Dashboard, agency: str, case_id: str) -> set[str]:
+    """Every severity the agency's officer is shown for the case's (one) version: list, page, feed."""
+    viewer = st.Viewer(username=USERS[agency], agency=agency, steering=False)
+    with dashboard.ctx.store.session() as s:
+        detail = st.case_detail(s, viewer, case_id)
+        assert detail is not None
+        feed = [e.severity for e in st.recent_feed(s, viewer, limit=1000) if e.version.case_id == case_id]
+        return {
+            detail.case.severity,
+            *(h["severity"] for h in detail.history if h["kind"] == "version"),
+            *feed,
+        }
+
+
 # ----------------------------------------------------------------------------- the issue's reproduction
 
 RED_NID, RED_BANK, RED_WEB = "038190012345", "0011001234567", "halinh-sale.vn"
@@ -232,7 +246,18 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
             evidence.append(summary_item(n * 10 + i, agency, level, tokens, name, commune, text))
             values.append(
                 {nid, bank, web, name, commune, text, *tokens, *([shared[12:]] if names_shop else [])}
+                | {f"rule{n:04d}i{i}", f"Title{n:04d}i{i}"}  # the rule that fired on this item alone
             )
+        grounds = [f"{e.agency}/{e.event_id}" for e in evidence]
+        rules = [
+            {"rule_id": f"rule{n:04d}i{i}", "title": f"Title{n:04d}i{i}", "severity": "MEDIUM"}
+            | {"fired_at": e.occurred_at, "evidence_ids": [grounds[i]]}
+            for i, e in enumerate(evidence)
+        ]
+        rules.append(  # and one on all of them together
+            {"rule_id": f"rule{n:04d}all", "title": f"Title{n:04d}all", "severity": "HIGH"}
+            | {"fired_at": evidence[-1].occurred_at, "evidence_ids": grounds}
+        )
         snapshot = CaseSnapshot(
             case_id=case_id,
             cluster_id=f"S-prop{n:04d}",
@@ -240,9 +265,7 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
             status="OPEN",
             merged_into=None,
             severity="HIGH",
-            rules=[
-                {"rule_id": "r", "title": "rule", "severity": "HIGH", "fired_at": evidence[-1].occurred_at}
-            ],
+            rules=rules,
             recipients=sorted({"BCD389", *recipients}),
             evidence=evidence,
             opened_at=min(e.occurred_at for e in evidence),
@@ -253,6 +276,8 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
             seen = [may_see(agency, e, snapshot.recipients) for e in evidence]
             visible = set().union(*(v for v, ok in zip(values, seen, strict=True) if ok))
             secret = set().union(*(v for v, ok in zip(values, seen, strict=True) if not ok)) - visible
+            if not all(seen):
+                secret |= {f"rule{n:04d}all", f"Title{n:04d}all"}
             routed = agency in snapshot.recipients
             texts = surfaces(dashboard, agency, case_id)
             if routed:
@@ -268,6 +293,8 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
                 assert case_id not in hit, (agency, "search", value)
             if routed:
                 derived_leaks(dashboard, agency, case_id, evidence, seen)
+                rated = "HIGH" if all(seen) else "MEDIUM" if any(seen) else "LOW"
+                assert shown_severities(dashboard, agency, case_id) == {rated}, (agency, seen)
             if routed and seen.count(False):
                 assert (
                     f"Evidence items withheld from your agency: {seen.count(False)}"

@@ -4,18 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit install clean browser-deps postgres-deps kafka-deps bench
+.PHONY: demo test lint typecheck unit install i18n clean browser-deps postgres-deps kafka-deps bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m agencybus.i18n.catalogue compile
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/agencybus demo
+
+# The message catalogue: extract every message and code label, merge into vi/en .po, compile
+# the .mo files, and list what is untranslated (docs/i18n.md).
+i18n: $(STAMP)
+	$(BIN)/python -m agencybus.i18n.catalogue update
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

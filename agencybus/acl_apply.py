@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,9 +40,12 @@ from kafka.admin import (
     UserScramCredentialUpsertion,
 )
 from kafka.errors import KafkaError
+from pydantic import SecretStr
 
 from agencybus import acl
+from agencybus.kafka import make_admin
 from agencybus.logging import get_logger
+from agencybus.settings import Settings
 
 log = get_logger(__name__)
 
@@ -260,3 +265,70 @@ def apply_plan(
         return reconcile(admin, acl.plan(bank_group=bank_group), acl.principals(), credentials_dir)
     except KafkaError as exc:
         raise AclApplyError(f"cannot apply the ACL plan: {type(exc).__name__}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- credentials reach every broker
+
+
+def broker_addresses(admin: KafkaAdminClient) -> list[str]:
+    """``host:port`` of every registered broker (not only those of the bootstrap list)."""
+    try:
+        brokers = admin.describe_cluster()["brokers"]
+    except KafkaError as exc:
+        raise AclApplyError(f"cannot list the cluster's brokers: {type(exc).__name__}: {exc}") from exc
+    return sorted(f"{b['host']}:{b['port']}" for b in brokers if not b.get("is_fenced", False))
+
+
+def _authenticates(settings: Settings, user: str, password: SecretStr, broker: str) -> str | None:
+    """None when ``broker`` alone accepts ``user``'s SCRAM login, else what it answered."""
+    try:
+        make_admin(
+            settings.model_copy(
+                update={"bootstrap_servers": broker, "sasl_username": user, "sasl_password": password}
+            ),
+            bootstrap_timeout_ms=5000,
+            request_timeout_ms=5000,
+            client_id="acl-apply-credential-check",
+        ).close()
+    except KafkaError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def wait_until_usable(
+    settings: Settings,
+    brokers: Sequence[str],
+    users: Sequence[str],
+    credentials_dir: Path,
+    *,
+    timeout_s: float = 60.0,
+) -> None:
+    """Return once every broker authenticates every one of ``users`` with its password.
+
+    A SCRAM credential reaches the brokers through the KRaft metadata log: the controller has
+    it when ``alter_user_scram_credentials`` answers, a broker that has not replayed the record
+    yet refuses the login. A role started right after ``apply`` could meet that broker, so
+    apply waits here (one login per user and broker, repeated until it is accepted).
+    """
+    pending = {(user, broker) for user in users for broker in brokers}
+    passwords = {user: SecretStr(read_password(credentials_file(credentials_dir, user))) for user in users}
+    deadline = time.monotonic() + timeout_s
+    last: dict[tuple[str, str], str] = {}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while pending:
+            pairs = sorted(pending)
+            answers = pool.map(
+                lambda pair: _authenticates(settings, pair[0], passwords[pair[0]], pair[1]), pairs
+            )
+            for pair, answer in zip(pairs, answers, strict=True):
+                if answer is None:
+                    pending.discard(pair)
+                else:
+                    last[pair] = answer
+            if pending and time.monotonic() > deadline:
+                sample = "; ".join(f"{u} on {b}: {last[(u, b)]}" for u, b in sorted(pending)[:3])
+                raise AclApplyError(
+                    f"{len(pending)} new SCRAM logins still refused after {timeout_s:.0f} s ({sample})"
+                )
+            if pending:
+                time.sleep(0.5)

@@ -16,9 +16,10 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownBrokerIdError
 
 from agencybus.kafka_admin import AdminClient
+from agencybus.kafka_refused import REFUSED, Consumer
 from agencybus.settings import Settings
 from schemas import reference
 from schemas import topics as topic_catalog
@@ -104,7 +105,7 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
         max_poll_interval_ms=300_000,
     )
     config.update(overrides)
-    return KafkaConsumer(*topics, **config)
+    return Consumer(*topics, **config)
 
 
 def make_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
@@ -140,37 +141,64 @@ def ensure_topics(
     *,
     admin: KafkaAdminClient | None = None,
 ) -> EnsureResult:
-    """Create the catalog's topics that are missing (idempotent: existing topics are left as they are)."""
+    """Create the catalog's topics that are missing (idempotent: existing topics are left as they are).
+
+    kafka-python's admin sends a creation to the broker it took for the controller, and keeps
+    that choice: a broker killed a moment ago (still in the metadata until its session ends) is
+    then asked for ever, refused or unknown. Those failures are asked again with a new admin
+    client, for up to ``STALE_BROKER_RETRY_S``.
+    """
     wanted = list(topics) if topics is not None else catalog_topics(settings)
-    own_admin = admin is None
-    client = admin or make_admin(settings)
+    deadline = time.monotonic() + STALE_BROKER_RETRY_S
+    client = admin
+    while True:
+        own_admin = client is None
+        client = client or make_admin(settings)
+        try:
+            return _ensure(settings, client, wanted)
+        except STALE_BROKER:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+        finally:
+            if own_admin:
+                client.close()
+        client = None
+
+
+# A broker killed a moment ago leaves the metadata once its session ends (6 s locally, 9 s by default).
+STALE_BROKER_RETRY_S = 30.0
+STALE_BROKER = (UnknownBrokerIdError, *REFUSED)
+
+
+def _ensure(settings: Settings, client: KafkaAdminClient, wanted: list[topic_catalog.Topic]) -> EnsureResult:
     result = EnsureResult()
-    try:
-        present = set(client.list_topics())
-        missing = [t for t in wanted if t.name not in present]
-        result.existing = [t.name for t in wanted if t.name in present]
-        if missing:
-            try:
-                client.create_topics([_new_topic(t, settings) for t in missing], validate_only=False)
-                result.created = [t.name for t in missing]
-            except TopicAlreadyExistsError:
-                # Another process created some of them between our list and create: sort it out.
-                present = set(client.list_topics())
-                for t in missing:
-                    if t.name not in present:
-                        client.create_topics([_new_topic(t, settings)], validate_only=False)
-                        result.created.append(t.name)
-                    else:
-                        result.existing.append(t.name)
-        _wait_for_metadata(client, [t.name for t in wanted])
-    finally:
-        if own_admin:
-            client.close()
+    present = set(client.list_topics())
+    missing = [t for t in wanted if t.name not in present]
+    result.existing = [t.name for t in wanted if t.name in present]
+    if missing:
+        try:
+            client.create_topics([_new_topic(t, settings) for t in missing], validate_only=False)
+            result.created = [t.name for t in missing]
+        except TopicAlreadyExistsError:
+            # Another process created some of them between our list and create: sort it out.
+            present = set(client.list_topics())
+            for t in missing:
+                if t.name not in present:
+                    client.create_topics([_new_topic(t, settings)], validate_only=False)
+                    result.created.append(t.name)
+                else:
+                    result.existing.append(t.name)
+    _wait_for_metadata(client, [t.name for t in wanted])
     return result
 
 
-def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout_s: float = 10.0) -> None:
-    """Wait until the broker lists every topic, so a producer right after this finds them."""
+def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """Wait until the broker lists every topic, so a producer right after this finds them.
+
+    30 s: on a loaded machine a Kafka broker replayed a new topic's record 12 s after the
+    controller had it (measured on the local 3-node cluster).
+    """
     deadline = time.monotonic() + timeout_s
     missing = set(names)
     while True:
@@ -191,7 +219,8 @@ def existing_topics(settings: Settings) -> set[str]:
         admin.close()
 
 
-def _ssl_context(settings: Settings) -> ssl.SSLContext:
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    """The TLS context for faust and aiokafka clients: the cluster CA, the client certificate if any."""
     context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
     if settings.ssl_certfile is not None:
         context.load_cert_chain(
@@ -226,8 +255,8 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
             username=settings.sasl_username,
             password=password,
             mechanism=settings.sasl_mechanism,
-            ssl_context=_ssl_context(settings) if protocol == "SASL_SSL" else None,
+            ssl_context=ssl_context(settings) if protocol == "SASL_SSL" else None,
         )
     elif protocol == "SSL":
-        kwargs["broker_credentials"] = faust.SSLCredentials(_ssl_context(settings))
+        kwargs["broker_credentials"] = faust.SSLCredentials(ssl_context(settings))
     return kwargs

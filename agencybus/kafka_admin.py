@@ -14,9 +14,20 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 
+from agencybus.kafka_refused import asking_another_broker
+
+# What a role asks the admin client (see agencybus.kafka_refused for why these are asked again).
+RETRIED = (
+    "list_topics", "describe_topics", "create_topics", "delete_topics", "describe_cluster",
+    "describe_configs", "delete_records", "list_groups", "describe_groups", "list_group_offsets",
+    "list_partition_offsets", "describe_acls", "create_acls", "delete_acls",
+    "describe_user_scram_credentials", "alter_user_scram_credentials",
+)  # fmt: skip
+
 
 class AdminClient(KafkaAdminClient):  # type: ignore[misc]  # kafka-python has no type hints
-    """``KafkaAdminClient`` that stops what its constructor started when the constructor fails."""
+    """``KafkaAdminClient`` that stops what its constructor started when the constructor fails,
+    and asks another broker when the one a request reached refuses the connection."""
 
     def __init__(self, **configs: Any) -> None:
         try:
@@ -36,5 +47,8 @@ class AdminClient(KafkaAdminClient):  # type: ignore[misc]  # kafka-python has n
             except Exception:  # the constructor's own error is the one to report
                 continue
 
+
+for _name in RETRIED:
+    setattr(AdminClient, _name, asking_another_broker(getattr(KafkaAdminClient, _name)))
 
 __all__ = ["AdminClient"]

@@ -220,6 +220,12 @@ class Settings(BaseSettings):
     dashboard_host: str = Field("127.0.0.1", description="Address the dashboard binds")
     dashboard_port: int = Field(8000, ge=0, le=65535, description="Port of the dashboard")
     dashboard_users_file: Path | None = Field(None, description="Dashboard users, roles (YAML)")
+    case_response_hours: float = Field(
+        72.0,
+        gt=0,
+        description="Hours an agency a case is routed to has to act on it (a note, a lead, a closure) "
+        "before the dashboard counts it overdue",
+    )
     session_ttl_minutes: int = Field(480, ge=1, description="Web sessions expire after this long")
     session_secret: SecretStr | None = Field(
         None, description="Cookie signing secret; generated under data_dir if unset"

@@ -58,6 +58,7 @@ def process(
         raise typer.Exit(2) from None
     from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
+    from agencybus.broker_metadata import TopicsNotVisible, wait_on_every_broker
     from agencybus.kafka import ensure_topics
     from processors.app import internal_topics
 
@@ -70,8 +71,10 @@ def process(
             typer.echo(
                 "catalog topics: created by the cluster admin (not visible to this principal)", err=True
             )
-        ensure_topics(settings, internal_topics(app_id))
-    except KafkaError as exc:
+        own = internal_topics(app_id)
+        ensure_topics(settings, own)
+        wait_on_every_broker(settings, [t.name for t in own])
+    except (KafkaError, TopicsNotVisible) as exc:
         typer.echo(f"cannot start the processors: broker {settings.bootstrap_servers}: {exc}", err=True)
         raise typer.Exit(1) from None
     if settings.metrics_port:

@@ -131,7 +131,9 @@ class EventType:
     def summarise(self, record: Mapping[str, Any]) -> summaries.Summary:
         """The one-line summary; a type without one (not correlated) is named by its key."""
         if self.summary is None:
-            return summaries.Summary((summaries.Phrase("{event_type}", {"event_type": self.key}),))
+            return summaries.Summary(
+                (summaries.Phrase("{event_type}", {"event_type": self.key}, {"event_type": "EventType"}),)
+            )
         return self.summary(record)
 
     def check(self) -> None:

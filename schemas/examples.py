@@ -42,6 +42,7 @@ from schemas.models import (
     Platform,
     PlatformHeader,
     ProductCategory,
+    ProductRef,
     RuleHit,
     SellerRef,
     Severity,
@@ -58,6 +59,8 @@ from schemas.models import (
     TargetStatus,
     TaxAnomalyDetected,
     TaxAnomalyKind,
+    TraceabilityFinding,
+    TraceabilityIssue,
     ViolationCategory,
     ViolationRecorded,
     WithheldCount,
@@ -68,6 +71,14 @@ DEFAULT_BASE_TIME = datetime(2025, 10, 15, 2, 0, tzinfo=UTC)  # 09:00 Vietnam ti
 _NAMESPACE = uuid.UUID("6f1c9a52-3d4e-4b8a-9c1d-2e3f4a5b6c7d")
 SHOP_NAME = "Hộ kinh doanh Mỹ phẩm Hà Linh"
 SHOP_ADDRESS = "Số 12 Lê Hoàn, phường Hạc Thành, tỉnh Thanh Hóa"
+# The cream: labelled "made in France", barcode licensed by GS1 China (prefix 693); a sign to verify.
+PRODUCT = ProductRef(
+    brand="Lumière Paris",
+    name="Kem dưỡng trắng da Lumière 50 ml",
+    gtin="6938123456784",
+    batch_lot="LP2507A",
+    claimed_origin="FR",
+)
 
 
 def _seller(variant: int) -> SellerRef:
@@ -177,6 +188,16 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
             signer="Lê Văn Minh, Đội trưởng",
             decision_date=day(31),
         ),
+        product=PRODUCT,
+        traceability_findings=[
+            TraceabilityFinding(
+                issue=TraceabilityIssue.PREFIX_ORIGIN_MISMATCH,
+                detail=(
+                    "Nhãn ghi sản xuất tại Pháp, mã vạch 693 do GS1 Trung Quốc cấp, "
+                    "đề nghị chủ nhãn hiệu xác minh."
+                ),
+            )
+        ],
     )
     violation = ViolationRecorded(
         header=new_header(
@@ -205,6 +226,7 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
         seized_goods_value_vnd=186_000_000,
         seized_goods_description="1.240 hộp kem dưỡng da giả nhãn hiệu",
         related_inspection_id=ids["inspection"],
+        product=PRODUCT,
     )
     tax = TaxAnomalyDetected(
         header=new_header(
@@ -245,6 +267,7 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
         order_reference="SPX-251006-7731",
         amount_paid_vnd=690_000,
         description="Sản phẩm gây kích ứng da, shop không trả lời và từ chối hoàn tiền.",
+        product=PRODUCT,
     )
     block = PaymentBlockRequested(
         header=new_header(
@@ -434,7 +457,7 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
             TakedownTargetResult(target_id="1", state=TakedownTargetState.REMOVED),
             TakedownTargetResult(target_id="2", state=TakedownTargetState.REMOVED),
         ],
-        officer="Trần Minh Khoa, Legal & Compliance",
+        officer="Trần Minh Khoa, Bộ phận Pháp chế",
         case_id="JC-3f9a1c2b7d4e",
         deadline=at(0.9) + timedelta(hours=24),
     )

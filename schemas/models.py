@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from schemas import event_types, identity
+from schemas import event_types, identity, products
 from schemas.event_types import EventType
 from schemas.reference import agency_codes, province_codes
 from schemas.validation import FieldCheckError
@@ -251,6 +251,36 @@ Signature = Annotated[
 ]
 
 
+def _gtin(value: str) -> str:
+    return products.normalise_gtin(value)
+
+
+def _country(value: str) -> str:
+    return products.normalise_country(value)
+
+
+Gtin = Annotated[
+    str,
+    AfterValidator(_gtin),
+    Field(
+        json_schema_extra={
+            "pattern": "^(?:[0-9]{8}|[0-9]{12,14})$",
+            "description": "GTIN-8/12/13/14 (the number under the barcode) with a valid GS1 check digit",
+        }
+    ),
+]
+CountryCode = Annotated[
+    str,
+    AfterValidator(_country),
+    Field(
+        json_schema_extra={
+            "pattern": "^[A-Z]{2}$",
+            "description": "ISO 3166-1 alpha-2 country code, e.g. VN (a country name is accepted too)",
+        }
+    ),
+]
+
+
 # --------------------------------------------------------------------------- enums (avsc symbols)
 
 
@@ -401,6 +431,17 @@ class Severity(StrEnum):
     MEDIUM = "MEDIUM"
     HIGH = "HIGH"
     CRITICAL = "CRITICAL"
+
+
+class TraceabilityIssue(StrEnum):
+    """What a barcode / traceability check found (mã số, mã vạch, truy xuất nguồn gốc)."""
+
+    PREFIX_ORIGIN_MISMATCH = "PREFIX_ORIGIN_MISMATCH"
+    INVALID_BARCODE = "INVALID_BARCODE"
+    UNLICENSED_PREFIX = "UNLICENSED_PREFIX"
+    NO_TRACE_RECORD = "NO_TRACE_RECORD"
+    BATCH_UNKNOWN = "BATCH_UNKNOWN"
+    OTHER = "OTHER"
 
 
 class TakedownTargetKind(StrEnum):
@@ -614,6 +655,63 @@ class LegalBasis(Record):
         return self
 
 
+class ProductRef(Record):
+    """The product concerned; ``gs1_prefix_country`` is derived from the GTIN (where the barcode was
+    licensed, which is not the country of origin: see :mod:`schemas.products`)."""
+
+    brand: str | None = None
+    name: str | None = None
+    gtin: Gtin | None = None
+    gs1_company_prefix: str | None = None
+    gs1_prefix_country: str | None = None
+    batch_lot: str | None = None
+    claimed_origin: CountryCode | None = None
+
+    @model_validator(mode="after")
+    def _derive(self) -> Self:
+        if not any((text or "").strip() for text in (self.brand, self.name, self.gtin, self.batch_lot)):
+            raise FieldCheckError(
+                "", "a product needs at least a brand, a name, a GTIN or a batch/lot to be of use", None
+            )
+        if self.gs1_company_prefix is not None:
+            try:
+                self.gs1_company_prefix = products.normalise_company_prefix(
+                    self.gs1_company_prefix, self.gtin
+                )
+            except ValueError as exc:
+                raise FieldCheckError("gs1_company_prefix", str(exc), self.gs1_company_prefix) from None
+        derived = products.prefix_country(self.gtin) if self.gtin is not None else None
+        given = self.gs1_prefix_country
+        if given is not None and given.strip().upper() != (derived or ""):
+            where = (
+                f"GTIN {self.gtin} has GS1 prefix {products.prefix_of(self.gtin)}, which implies "
+                f"{derived or 'no country'}"
+                if self.gtin is not None
+                else "there is no GTIN to derive it from"
+            )
+            raise FieldCheckError(
+                "gs1_prefix_country",
+                f"gs1_prefix_country is derived from the GTIN and may be left empty; {where}",
+                given,
+            )
+        self.gs1_prefix_country = derived
+        return self
+
+    def origin_mismatch(self) -> products.OriginMismatch | None:
+        """The GS1 prefix contradicts the claimed origin (a sign to verify, not proof)."""
+        return products.origin_mismatch(self.gtin, self.claimed_origin)
+
+
+class TraceabilityFinding(Record):
+    """A barcode / traceability finding of an inspection (typically Sở KH&CN's)."""
+
+    issue: TraceabilityIssue
+    barcode_as_printed: str | None = None
+    barcode_country: str | None = None
+    claimed_origin: str | None = None
+    detail: str = ""
+
+
 class BlockTarget(Record):
     """One account to block: a bank account (BIN + number) or an e-wallet (provider + account)."""
 
@@ -754,6 +852,59 @@ class SellerEvent(BaseEvent):
         return self.seller.primary_token().encode("utf-8")
 
 
+def _checked_mismatch(
+    finding: TraceabilityFinding, product: ProductRef | None, index: int
+) -> TraceabilityFinding:
+    """A PREFIX_ORIGIN_MISMATCH finding must stand on the product's GTIN and claimed origin."""
+    where = f"traceability_findings.{index}"
+    if product is None or product.gtin is None or product.claimed_origin is None:
+        raise FieldCheckError(
+            where,
+            "a PREFIX_ORIGIN_MISMATCH finding needs the product's gtin and claimed_origin "
+            "(product.gtin, product.claimed_origin)",
+        )
+    mismatch = product.origin_mismatch()
+    if mismatch is None:
+        raise FieldCheckError(
+            where,
+            f"GS1 prefix {products.prefix_of(product.gtin)} of GTIN {product.gtin} implies "
+            f"{product.gs1_prefix_country or 'no country'}, which does not contradict the claimed origin "
+            f"{product.claimed_origin}: this is no PREFIX_ORIGIN_MISMATCH",
+            product.gtin,
+        )
+    filled = finding.model_copy(
+        update={
+            "barcode_as_printed": finding.barcode_as_printed or product.gtin,
+            "barcode_country": mismatch.barcode_country,
+            "claimed_origin": mismatch.claimed_origin,
+            "detail": finding.detail or mismatch.detail(),
+        }
+    )
+    for name in ("barcode_country", "claimed_origin"):
+        given = getattr(finding, name)
+        if given is not None and given.strip().upper() != getattr(filled, name):
+            raise FieldCheckError(
+                f"{where}.{name}",
+                f"{name} must agree with the product ({getattr(filled, name)}); it may be left empty",
+                given,
+            )
+    return filled
+
+
+def mismatch_finding(product: ProductRef, detail: str = "") -> TraceabilityFinding | None:
+    """The PREFIX_ORIGIN_MISMATCH finding a product's GTIN and claimed origin give, if any."""
+    mismatch = product.origin_mismatch()
+    if mismatch is None:
+        return None
+    return TraceabilityFinding(
+        issue=TraceabilityIssue.PREFIX_ORIGIN_MISMATCH,
+        barcode_as_printed=product.gtin,
+        barcode_country=mismatch.barcode_country,
+        claimed_origin=mismatch.claimed_origin,
+        detail=detail or mismatch.detail(),
+    )
+
+
 class InspectionRecorded(SellerEvent):
     """An agency inspected a seller (kiểm tra, thanh tra)."""
 
@@ -766,6 +917,15 @@ class InspectionRecorded(SellerEvent):
     findings: str = ""
     inspection_team: str | None = None
     legal_basis: LegalBasis | None = None
+    product: ProductRef | None = None
+    traceability_findings: list[TraceabilityFinding] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _findings_agree(self) -> Self:
+        for index, finding in enumerate(self.traceability_findings):
+            if finding.issue is TraceabilityIssue.PREFIX_ORIGIN_MISMATCH:
+                self.traceability_findings[index] = _checked_mismatch(finding, self.product, index)
+        return self
 
 
 def _at_least_one_category(value: list[ViolationCategory]) -> list[ViolationCategory]:
@@ -792,6 +952,7 @@ class ViolationRecorded(SellerEvent):
     seized_goods_value_vnd: VND = 0
     seized_goods_description: str | None = None
     related_inspection_id: uuid.UUID | None = None
+    product: ProductRef | None = None
 
 
 _TAX_PERIOD = re.compile(r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])|-Q[1-4])?$")
@@ -836,6 +997,7 @@ class ConsumerComplaintFiled(SellerEvent):
     order_reference: str | None = None
     amount_paid_vnd: VND = 0
     description: Text
+    product: ProductRef | None = None
 
 
 class PaymentBlockRequested(SellerEvent):
@@ -1151,6 +1313,8 @@ RECORD_MODELS: dict[str, type[Record]] = {
             EWallet,
             ShopHandle,
             LegalBasis,
+            ProductRef,
+            TraceabilityFinding,
             BlockTarget,
             TargetStatus,
             RuleHit,
@@ -1183,6 +1347,7 @@ ENUMS: dict[str, type[StrEnum]] = {
         CaseStatus,
         Severity,
         CaseAction,
+        TraceabilityIssue,
         TakedownTargetKind,
         TakedownOutcome,
         TakedownTargetState,
@@ -1270,6 +1435,7 @@ __all__ = [
     "Platform",
     "PlatformHeader",
     "ProductCategory",
+    "ProductRef",
     "Record",
     "RuleHit",
     "SellerEvent",
@@ -1288,9 +1454,12 @@ __all__ = [
     "TargetStatus",
     "TaxAnomalyDetected",
     "TaxAnomalyKind",
+    "TraceabilityFinding",
+    "TraceabilityIssue",
     "ViolationCategory",
     "ViolationRecorded",
     "WithheldCount",
+    "mismatch_finding",
     "model_for",
     "new_header",
     "utcnow",

@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from agencybus import acl
-from agencybus.acl_apply import ApplyResult, apply_plan, credentials_file, read_password
+from agencybus.acl_apply import (
+    ApplyResult,
+    apply_plan,
+    broker_addresses,
+    credentials_file,
+    read_password,
+    wait_until_usable,
+)
 from agencybus.cluster import KafkaCluster
 from agencybus.settings import Settings
 
@@ -43,6 +50,10 @@ def kafka_principals(kafka_cluster: KafkaCluster) -> KafkaPrincipals:
     admin = kafka_cluster.admin()
     try:
         result = apply_plan(admin, credentials_dir)
+        # every broker authenticates every principal before a test connects as one (no sleep: logins)
+        wait_until_usable(
+            kafka_cluster.settings(), broker_addresses(admin), result.users_created, credentials_dir
+        )
     finally:
         admin.close()
     return KafkaPrincipals(kafka_cluster, credentials_dir, acl.plan(), result)

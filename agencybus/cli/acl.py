@@ -50,7 +50,7 @@ def apply(
     Connects with the AGENCYBUS_* settings of the cluster admin (a super user). Only the plan's
     principals and those made before (a <name>.env in the directory) are managed.
     """
-    from agencybus.acl_apply import AclApplyError, apply_plan
+    from agencybus.acl_apply import AclApplyError, apply_plan, broker_addresses, wait_until_usable
     from agencybus.kafka import make_admin
 
     settings = settings_or_exit()
@@ -60,6 +60,8 @@ def apply(
         fail(f"cannot reach the cluster at {settings.bootstrap_servers}: {type(exc).__name__}: {exc}")
     try:
         result = apply_plan(admin, credentials_dir, bank_group=bank_group)
+        # a role started right after apply must not meet a broker that does not know its login yet
+        wait_until_usable(settings, broker_addresses(admin), result.users_created, credentials_dir)
     except AclApplyError as exc:
         fail(str(exc))
     finally:

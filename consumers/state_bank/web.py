@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,111 +18,71 @@ from urllib.parse import quote
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
+from agencybus.i18n import LANGS, Translator, pick_lang, translator
+from agencybus.i18n import jinja as i18n_jinja
 from agencybus.masking import mask_account
 from agencybus.settings import Settings
 from consumers.state_bank import workflow
 from consumers.state_bank.ledger import Ledger, LedgerError, utcnow
 from consumers.state_bank.sinks import InstructionSink, deliver_pending
 from consumers.state_bank.users import authenticate, load_users, users_file
+from consumers.state_bank.web_labels import AUDIT_ACTIONS, REASONS
+from schemas import reference
 
 COOKIE = "agencybus_bank_session"
+LANG_COOKIE = "agencybus_lang"
+HERE = Path(__file__).parent
 
-_env = Environment(autoescape=True)
+_env = i18n_jinja.install(Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True))
 _env.filters["mask"] = mask_account
-_env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if isinstance(d, datetime) else ""
-
-_LAYOUT = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
-<title>{{ title }} — NHNN {{ branch }}</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2733}
-table{border-collapse:collapse;width:100%;margin-bottom:1.5rem}
-th,td{border-bottom:1px solid #d6dbe1;padding:.35rem .5rem;text-align:left;font-size:.92rem;
-vertical-align:top}
-tr.overdue td{background:#fde2e1} .badge{padding:.1rem .4rem;border-radius:.3rem;font-size:.8rem}
-.badge.overdue{background:#c62828;color:#fff} .msg{background:#e8f4ea;padding:.5rem;margin-bottom:1rem}
-.err{background:#fde2e1;padding:.5rem;margin-bottom:1rem} form.inline{display:inline}
-header{display:flex;justify-content:space-between;align-items:center}
-</style></head><body>
-<header><h1>{{ title }}</h1>{% if user %}<form method="post" action="/logout">
-<span>{{ user }}</span> <button>Đăng xuất / Log out</button></form>{% endif %}</header>
-{% if msg %}<div class="msg">{{ msg }}</div>{% endif %}{% if err %}<div class="err">{{ err }}</div>{% endif %}
-{{ body }}
-</body></html>"""
-
-_LOGIN = """<form method="post" action="/login">
-<p><label>Tên đăng nhập / Username <input name="username" autocomplete="username" required></label></p>
-<p><label>Mật khẩu / Password <input name="password" type="password" autocomplete="current-password" required>
-</label></p><button>Đăng nhập / Log in</button></form>"""
-
-_ACTIONS = """{% if r.status == 'RECEIVED' and not r.lift_request_id %}
-<form class="inline" method="post" action="/requests/{{ r.id }}/execute">
-<input type="hidden" name="csrf" value="{{ csrf }}"><button>Thực hiện / Execute</button></form>
-<form class="inline" method="post" action="/requests/{{ r.id }}/reject">
-<input type="hidden" name="csrf" value="{{ csrf }}">
-<input name="reason" placeholder="Lý do / reason" required><button>Từ chối / Reject</button></form>
-{% endif %}{% if r.lift_request_id and r.status in ('RECEIVED', 'EXECUTED') %}
-<form class="inline" method="post" action="/requests/{{ r.id }}/lift">
-<input type="hidden" name="csrf" value="{{ csrf }}"><button>Gỡ phong tỏa / Lift</button></form>{% endif %}"""
-
-_INDEX = (
-    """
-<h2>Chờ xử lý / Pending ({{ pending|length }}, quá hạn / overdue {{ overdue }})</h2>
-<table><tr><th>#</th><th>Request</th><th>Agency</th><th>Decision</th><th>Targets</th><th>Received</th>
-<th>Valid until</th><th>Status</th><th>Action</th></tr>
-{% for r, late in pending %}<tr class="{{ 'overdue' if late else '' }}" id="req-{{ r.id }}">
-<td><a href="/requests/{{ r.id }}">{{ r.id }}</a></td><td>{{ r.request_id[:8] }}</td><td>{{ r.agency }}</td>
-<td>{{ r.decision_number or '' }}</td>
-<td>{% for t in r.targets %}{{ t.credit_institution or 'UNKNOWN_BANK' }} {{ t.account_number|mask }}<br>
-{% endfor %}</td><td>{{ r.received_at|when }}</td><td>{{ r.valid_until|when }}</td>
-<td>{{ r.status }}{% if r.lift_request_id %} · lift requested{% endif %}
-{% if late %} <span class="badge overdue">QUÁ HẠN / OVERDUE</span>{% endif %}</td><td>"""
-    + _ACTIONS
-    + """</td></tr>{% else %}<tr><td colspan="9">Không có yêu cầu chờ xử lý / nothing pending</td></tr>
-{% endfor %}</table>
-<h2>Đã thực hiện / Executed ({{ executed|length }})</h2>
-<table><tr><th>#</th><th>Request</th><th>Agency</th><th>Decision</th><th>Executed</th><th>Officer</th></tr>
-{% for r in executed %}<tr><td><a href="/requests/{{ r.id }}">{{ r.id }}</a></td>
-<td>{{ r.request_id[:8] }}</td>
-<td>{{ r.agency }}</td><td>{{ r.decision_number or '' }}</td><td>{{ r.executed_at|when }}</td>
-<td>{{ r.officer or '' }}</td></tr>{% else %}<tr><td colspan="6">—</td></tr>{% endfor %}</table>
-<h2>Bị từ chối gần đây / Recently rejected</h2>
-<table><tr><th>#</th><th>Request</th><th>Agency</th><th>Reason</th></tr>
-{% for r in rejected %}<tr><td><a href="/requests/{{ r.id }}">{{ r.id }}</a></td>
-<td>{{ r.request_id[:8] }}</td>
-<td>{{ r.agency }}</td><td><code>{{ r.reason_code }}</code> {{ r.reason_text }}</td></tr>
-{% else %}<tr><td colspan="4">—</td></tr>{% endfor %}</table>"""
-)
-
-_DETAIL = (
-    """<p><a href="/">← danh sách / list</a></p>
-<table><tr><th>Ledger #</th><td>{{ r.id }}</td></tr><tr><th>Request id</th><td>{{ r.request_id }}</td></tr>
-<tr><th>Action</th><td>{{ r.action }}</td></tr><tr><th>Status</th><td>{{ r.status }}</td></tr>
-<tr><th>Agency</th><td>{{ r.agency }}</td></tr><tr><th>Province</th><td>{{ r.province_code }}</td></tr>
-<tr><th>Legal basis</th><td>{{ basis.legal_document }} {{ basis.article or '' }} —
-decision {{ basis.decision_number or 'NONE' }} ({{ basis.issuing_authority or '' }})</td></tr>
-<tr><th>Reason</th><td>{{ r.content.reason }}</td></tr>
-<tr><th>Requested by</th><td>{{ r.content.requested_by }}</td></tr>
-<tr><th>Validity</th><td>{{ r.valid_from|when }} → {{ r.valid_until|when }}</td></tr>
-<tr><th>Rejection</th><td>{{ r.reason_code or '' }} {{ r.reason_text or '' }}</td></tr>
-<tr><th>Officer</th><td>{{ r.officer or '' }}</td></tr></table>
-<h2>Targets</h2><table><tr><th>#</th><th>Kind</th><th>Institution</th><th>Account</th><th>State</th></tr>
-{% for t in r.targets %}<tr><td>{{ t.target_id }}</td><td>{{ t.kind }}</td>
-<td>{{ t.credit_institution or 'UNKNOWN_BANK' }} ({{ t.bin or t.wallet_provider or '' }})</td>
-<td>{{ t.account_number|mask }}</td><td>{{ t.state }}</td></tr>{% endfor %}</table>
-<h2>Audit</h2><table><tr><th>When</th><th>Who</th><th>What</th><th>Detail</th></tr>
-{% for a in audit %}<tr><td>{{ a.at|when }}</td><td>{{ a.actor }}</td><td>{{ a.action }}</td>
-<td>{{ a.detail or '' }}</td></tr>{% endfor %}</table><p>"""
-    + _ACTIONS
-    + "</p>"
-)
 
 
-def _render(template: str, **ctx: Any) -> str:
-    body = _env.from_string(template).render(**ctx)
-    return _env.from_string(_LAYOUT).render(body=Markup(body), **ctx)
+@pass_context
+def _reason(context: Context, code: str | None) -> str:
+    """A refusal reason in the reader's words (the code itself if it has no label yet)."""
+    if not code:
+        return ""
+    tr: Translator = context["tr"]
+    return tr.gettext(REASONS[code]) if code in REASONS else code
+
+
+@pass_context
+def _audit_action(context: Context, action: str) -> str:
+    tr: Translator = context["tr"]
+    return tr.gettext(AUDIT_ACTIONS[action]) if action in AUDIT_ACTIONS else action
+
+
+@pass_context
+def _province(context: Context, code: str | None) -> str:
+    found = reference.provinces().get(code or "")
+    if found is None:
+        return code or ""
+    tr: Translator = context["tr"]
+    return found.name_vi if tr.lang == "vi" else found.name_en
+
+
+_env.globals.update(reason=_reason, audit_action=_audit_action, province=_province)
+
+
+def _render(template: str, tr: Translator, **ctx: Any) -> str:
+    body = _env.get_template(template).render(tr=tr, lang=tr.lang, **ctx) if template else ""
+    return _env.get_template("layout.html").render(body=Markup(body), tr=tr, lang=tr.lang, **ctx)
+
+
+def _tr(request: Request) -> Translator:
+    return translator(pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)))
+
+
+def _page(request: Request, html: str, status_code: int = 200) -> HTMLResponse:
+    response = HTMLResponse(html, status_code=status_code)
+    chosen = request.query_params.get("lang")
+    if chosen in LANGS:
+        response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
 
 
 def session_secret(settings: Settings) -> str:
@@ -166,16 +125,19 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/login", response_class=HTMLResponse)
-    def login_form(err: str | None = None) -> str:
-        return _render(_LOGIN, title="Đăng nhập / Log in", branch=settings.bank_branch, user=None, err=err)
+    def login_form(request: Request, err: str | None = None) -> Response:
+        tr = _tr(request)
+        error = tr.gettext("Wrong user name or password.") if err == "login" else None
+        html = _render(
+            "login.html", tr, title=tr.gettext("Log in"), branch=settings.bank_branch, user=None, err=error
+        )
+        return _page(request, html)
 
     @app.post("/login")
     def login(username: str = Form(...), password: str = Form(...)) -> Response:
         officer = authenticate(load_users(users_path), username.strip(), password)
         if officer is None:
-            return RedirectResponse(
-                "/login?err=" + quote("Sai tên hoặc mật khẩu / wrong username or password"), 303
-            )
+            return RedirectResponse("/login?err=login", 303)
         response = RedirectResponse("/", status_code=303)
         token = signer.dumps(
             {"u": officer.username, "name": officer.display_name, "csrf": secrets.token_hex(16)}
@@ -203,9 +165,11 @@ def create_app(
             rejected = Ledger.with_status(session, "REJECTED", 20)
             for row in [*(r for r, _ in pending), *executed]:
                 _ = row.targets  # load while the session is open
+            tr = _tr(request)
             page = _render(
-                _INDEX,
-                title="Yêu cầu phong tỏa tài khoản / Payment-block requests",
+                "index.html",
+                tr,
+                title=tr.gettext("Payment-block requests"),
                 branch=settings.bank_branch,
                 user=sess["name"],
                 csrf=sess["csrf"],
@@ -216,23 +180,26 @@ def create_app(
                 msg=msg,
                 err=err,
             )
-        return HTMLResponse(page)
+        return _page(request, page)
 
     @app.get("/requests/{ref}", response_class=HTMLResponse)
     def detail(ref: str, request: Request) -> Response:
         sess = session_of(request)
         if sess is None:
             return to_login()
+        tr = _tr(request)
         with ledger.reading() as session:
             try:
                 row = Ledger.find(session, ref)
             except LedgerError as exc:
-                return HTMLResponse(
-                    _render("", title="Not found", branch=settings.bank_branch, err=str(exc)), 404
+                html = _render(
+                    "", tr, title=tr.gettext("Not found"), branch=settings.bank_branch, err=str(exc)
                 )
+                return _page(request, html, 404)
             page = _render(
-                _DETAIL,
-                title=f"Yêu cầu / Request #{row.id}",
+                "detail.html",
+                tr,
+                title=tr.gettext("Request #%(n)s", n=row.id),
                 branch=settings.bank_branch,
                 user=sess["name"],
                 csrf=sess["csrf"],
@@ -240,18 +207,25 @@ def create_app(
                 basis=row.content.get("legal_basis") or {},
                 audit=Ledger.audit_trail(session, row.request_id),
             )
-        return HTMLResponse(page)
+        return _page(request, page)
 
     def act(request: Request, csrf: str, step: Any) -> Response:
         sess = session_of(request)
         if sess is None:
             return to_login()
         if not secrets.compare_digest(csrf, sess["csrf"]):
-            return HTMLResponse("CSRF token missing or wrong; reload the page and try again", status_code=403)
+            message = _tr(request).gettext("The form's security token is missing or wrong; reload the page.")
+            return HTMLResponse(message, status_code=403)
+        tr = _tr(request)
         try:
             with ledger.transaction() as session:
                 row = step(session, sess["u"])
-                text = f"Yêu cầu #{row.id}: {row.status} (officer {sess['u']})"
+                text = tr.gettext(
+                    "Request #%(n)s: %(status)s (officer %(officer)s)",
+                    n=row.id,
+                    status=tr.label("BlockStatus", row.status),
+                    officer=sess["u"],
+                )
         except LedgerError as exc:
             return RedirectResponse("/?err=" + quote(str(exc)), status_code=303)
         if sink is not None:

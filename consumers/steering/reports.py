@@ -1,4 +1,4 @@
-"""The filtered case list as CSV, and the reference names every export shows.
+"""The reference names every export shows (the case list's CSV is ``case_export``).
 
 Names of agencies, provinces and communes come from the reference data, so a reorganisation
 is a data change. The statutory yearly report is ``consumers.steering.statutory``.
@@ -6,54 +6,7 @@ is a data change. The statutory yearly report is ``consumers.steering.statutory`
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from agencybus.masking import mask_token
-from consumers.steering.store import SeenCase
-
-CASE_CSV_COLUMNS = (
-    "case_id",
-    "version",
-    "status",
-    "severity",
-    "seller_name",
-    "lead_agency",
-    "recipients",
-    "commune_codes",
-    "rules_fired",
-    "seller_tokens",
-    "opened_at",
-    "updated_at",
-)
-
-
-def cases_csv(cases: Iterable[SeenCase]) -> str:
-    """The case list as CSV (UTF-8 with BOM so spreadsheet programs show Vietnamese correctly)."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CASE_CSV_COLUMNS)
-    for c in cases:
-        writer.writerow(
-            [
-                c.case_id,
-                c.version,
-                c.status,
-                c.severity,
-                c.seller_name or "",
-                c.lead_agency or "",
-                ";".join(c.recipients),
-                ";".join(c.commune_codes),
-                ";".join(c.rule_ids),
-                ";".join(mask_token(t) for t in c.seller_tokens),  # exports travel: numbers masked
-                c.opened_at.isoformat() if c.opened_at else "",
-                c.updated_at.isoformat() if c.updated_at else "",
-            ]
-        )
-    return out.getvalue()
 
 
 @dataclass
@@ -105,4 +58,4 @@ def load_names(province_code: str, lang: str = "vi") -> Names:
     return names
 
 
-__all__ = ["Names", "cases_csv", "load_names"]
+__all__ = ["Names", "load_names"]

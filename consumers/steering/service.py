@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -61,6 +62,7 @@ def build_context(
         ),
         takedown_publisher=takedown_publisher,
         takedown_deadline_hours=settings.takedown_deadline_hours,
+        case_response_sla=timedelta(hours=settings.case_response_hours),
     )
 
 

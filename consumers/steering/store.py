@@ -310,6 +310,9 @@ class AgencyEvent(Base):
     sharing: Mapped[str] = mapped_column(String(16), default="AMBER")
     legal_document: Mapped[str | None] = mapped_column(String(300), nullable=True)  # legal_basis, as cited
     legal_article: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # The event's summary as phrases (schemas.summaries.Summary.to_json): codes and amounts kept
+    # as they are, so a page renders the evidence line in its reader's language.
+    summary: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class ConsumerOffset(Base):
@@ -353,7 +356,7 @@ class Store:
 
     def create_schema(self) -> None:
         """Create the tables; a store written by an earlier layout is refused (rebuild it from the bus)."""
-        from consumers.steering import takedowns  # noqa: F401  (its tables are on Base too)
+        from consumers.steering import blocks, response_times, takedowns  # noqa: F401  (tables on Base too)
 
         found = inspect(self.engine)
         differences = []
@@ -412,8 +415,20 @@ def apply_record(s: Session, record_name: str, record: Mapping[str, Any], *, rec
 
 
 def _project_block_request(s: Session, key: str, rec: Mapping[str, Any], received_at: datetime) -> bool:
+    from consumers.steering import blocks  # imports this module (its table is on Base)
+
     changed = apply_block_request(s, rec)
+    changed = blocks.record_request_event(s, rec) or changed
     return apply_agency_event(s, key, rec) or changed
+
+
+def _project_alert(s: Session, rec: Mapping[str, Any], received_at: datetime) -> bool:
+    from consumers.steering import response_times  # imports this module (its table is on Base)
+
+    changed = apply_alert(s, rec, received_at=received_at)
+    if changed:
+        response_times.record_routing(s, rec)
+    return changed
 
 
 # How each descriptor projection (schemas.event_types.PROJECTIONS) writes the store.
@@ -421,7 +436,7 @@ PROJECTIONS: dict[str, Callable[[Session, str, Mapping[str, Any], datetime], boo
     "agency-event": lambda s, key, rec, _at: apply_agency_event(s, key, rec),
     "block-request": _project_block_request,
     "block-status": lambda s, _key, rec, _at: apply_block_status(s, rec),
-    "alert": lambda s, _key, rec, at: apply_alert(s, rec, received_at=at),
+    "alert": lambda s, _key, rec, at: _project_alert(s, rec, at),
     "case-update": lambda s, _key, rec, _at: apply_case_update(s, rec),
     "takedown-request": lambda s, key, rec, _at: _project_takedown_request(s, key, rec),
     # the ingestor checks the platform's signature first; unchecked here, so kept as a note only
@@ -850,6 +865,7 @@ def apply_agency_event(s: Session, event_type: str, rec: Mapping[str, Any]) -> b
             sharing=_enum(header.get("sharing") or "AMBER"),
             legal_document=legal_document,
             legal_article=legal_article,
+            summary=et.by_key(event_type).summarise(rec).to_json(),
         )
     )
     s.flush()
@@ -1170,6 +1186,8 @@ class CaseDetail:
     blocks: list[PaymentBlock]
     block_history: dict[tuple[str, str], list[PaymentBlockStatusRow]]  # by (requesting agency, request_id)
     history: list[dict[str, Any]]
+    # The shown evidence's summaries as phrases, by (agency, event_id): rendered when the page is drawn.
+    summaries: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
@@ -1259,6 +1277,7 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
         blocks=blocks,
         block_history=block_history,
         history=history,
+        summaries=_evidence_summaries(s, evidence),
     )
 
 
@@ -1272,6 +1291,21 @@ def _rule_severities(s: Session, case_ids: Sequence[str]) -> dict[str, dict[str,
     for r in s.scalars(select(CaseRule).where(CaseRule.case_id.in_(list(case_ids)))):
         rated.setdefault(r.case_id, {})[r.rule_id] = r.severity
     return rated
+
+
+def _evidence_summaries(
+    s: Session, evidence: Sequence[Evidence]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The stored phrases of these evidence items (an event not yet read from its topic has none)."""
+    wanted = {(e.agency, e.event_id) for e in evidence}
+    if not wanted:
+        return {}
+    rows = s.execute(
+        select(AgencyEvent.agency, AgencyEvent.event_id, AgencyEvent.summary).where(
+            AgencyEvent.event_id.in_(sorted({event_id for _, event_id in wanted}))
+        )
+    )
+    return {(a, e): list(phrases) for a, e, phrases in rows if (a, e) in wanted and phrases}
 
 
 @dataclass

@@ -54,6 +54,8 @@ class Agency(BaseModel):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,15}$", description="Code events carry in header.agency")
     name_vi: str = Field(min_length=2)
     name_en: str = Field(min_length=2)
+    short_vi: str = Field("", description="Short name on pages and exports (BCĐ 389); the code if empty")
+    short_en: str = ""
     kind: AgencyKind
     province_code: str | None = Field(pattern=r"^[0-9]{2}$")
     may_request_payment_blocks: bool = False

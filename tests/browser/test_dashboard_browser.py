@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from agencybus.broker import EmbeddedBroker
+from agencybus.i18n import translator
 from agencybus.kafka import make_producer
 from agencybus.settings import Settings
 from schemas import codec
@@ -25,6 +26,7 @@ from schemas.examples import example_events
 from schemas.models import CaseUpdated, JointCaseAlert, PaymentBlockRequested, PaymentBlockStatusChanged
 from tests.browser.dashboard_process import PASSWORD, Dashboard, running_dashboard
 from tests.unit.test_steering_store import alert
+from tests.vietnamese import leaks
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
 
@@ -151,18 +153,26 @@ def test_live_alert_case_action_and_access(browser: Any, dashboard: Dashboard, s
     expect(row).to_have_count(1, timeout=5_000)
     seen_after = time.monotonic() - acked
     assert seen_after < 2.0, f"alert shown {seen_after:.2f} s after it reached the topic (target < 2 s)"
+    # the row added live reads like the rows drawn by the server: labels, names, local time
+    expect(row.locator(".badge")).to_have_text(translator("vi").label("Severity", live["severity"]))
+    assert leaks(page.content()) == []
 
     page.goto(f"{url}/")
     expect(page.locator("[data-testid=open-CRITICAL]")).not_to_have_text("0")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+    assert leaks(page.content()) == []
 
     page.locator(f"table.feed tr[data-case='{case_id}'] a").first.click()
     page.wait_for_url(f"{url}/cases/{case_id}")
-    expect(page.locator("[data-testid=identifiers]")).to_contain_text("phone:+84912345678")
+    expect(page.locator("[data-testid=identifiers]")).to_contain_text("Điện thoại +84912345678")
     expect(page.locator("[data-testid=timeline] li")).to_have_count(len(live["evidence"]))
     expect(page.locator("[data-testid=blocks]")).to_contain_text("17/QĐ-PC03", timeout=10_000)
     expect(page.locator("[data-testid=blocks]")).to_contain_text("Đã phong tỏa")
+    # the evidence lines are drawn from the agency events' fields, in Vietnamese, once ingested
+    expect(page.locator("[data-testid=timeline]")).to_contain_text("Vi phạm [Hàng giả", timeout=10_000)
+    expect(page.locator("[data-testid=timeline]")).to_contain_text("Hạn chế chặt (TLP:AMBER+STRICT)")
+    assert leaks(page.content()) == []
     page.select_option("[data-testid=lead-select]", "QLTT")
     page.click("[data-testid=assign-submit]")
     history_action = page.locator("[data-testid=history] li[data-action=ASSIGN_LEAD]")

@@ -20,11 +20,11 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from agencybus import acl
+from agencybus.i18n import translator
 from agencybus.kafka import ensure_topics
 from agencybus.settings import Settings
 from consumers.steering import ingest as dashboard_ingest
 from consumers.steering import store as st
-from consumers.steering.web.i18n import translate
 from processors.cases import Correlator
 from processors.identity import IdentityResolver
 from processors.ingest import source_topics
@@ -157,7 +157,7 @@ def test_a_type_added_by_its_descriptor_is_published_correlated_projected_and_in
     with store.session() as s:
         row = s.scalars(select(st.AgencyEvent).where(st.AgencyEvent.event_type == "product-recall")).one()
         assert (row.agency, row.event_id) == ("SYT", str(example.header.event_id))
-    assert translate("product-recall", "vi") == "Thu hồi sản phẩm"
+    assert translator("vi").event_type("product-recall") == "Thu hồi sản phẩm"
 
 
 def test_a_type_added_by_its_descriptor_is_imported_from_a_file_and_has_a_template(

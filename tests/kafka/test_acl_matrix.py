@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +33,13 @@ from kafka.structs import OffsetAndMetadata
 from pydantic import SecretStr
 
 from agencybus import acl
-from agencybus.acl_apply import apply_plan
+from agencybus.acl_apply import (
+    AclApplyError,
+    apply_plan,
+    broker_addresses,
+    credentials_file,
+    wait_until_usable,
+)
 from agencybus.kafka import client_config, make_admin
 from agencybus.settings import Settings
 from schemas import reference
@@ -356,3 +363,28 @@ def test_apply_is_idempotent_and_removes_bindings_the_plan_no_longer_has(
         assert swept.bindings_created == []
     finally:
         admin.close()
+
+
+def test_apply_waits_until_every_broker_authenticates_a_new_login(
+    kafka_principals: KafkaPrincipals, tmp_path: Path
+) -> None:
+    """Right after the credential is set, each broker alone accepts it; a wrong password never passes."""
+    from agencybus.acl_apply import write_credentials
+
+    cluster = kafka_principals.cluster
+    user = f"acl-probe-{uuid.uuid4().hex[:8]}"
+    password = cluster.create_user(user)
+    write_credentials(credentials_file(tmp_path, user), user, password)
+    admin = cluster.admin()
+    try:
+        brokers = broker_addresses(admin)
+    finally:
+        admin.close()
+    assert len(brokers) == 3, brokers
+    wait_until_usable(cluster.settings(), brokers, [user], tmp_path)
+    for broker in brokers:  # each broker on its own, the way a role meets whichever one it reaches first
+        make_admin(cluster.settings(user, password, bootstrap_servers=broker)).close()
+    wrong = tmp_path / "wrong"
+    write_credentials(credentials_file(wrong, user), user, "not-the-password")
+    with pytest.raises(AclApplyError, match="still refused"):
+        wait_until_usable(cluster.settings(), brokers[:1], [user], wrong, timeout_s=3)

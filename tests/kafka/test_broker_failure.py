@@ -54,14 +54,18 @@ def publish_killing(
     cluster.wait_ready(cluster.size, timeout_s=300)  # a node killed before may still be recovering
     scn = scenario(sellers=300, events=events)
     outcome: dict[str, Published] = {}
+    # chosen before publishing starts: asking every topic's leaders takes seconds on a loaded machine,
+    # and the kill must land while the publisher runs (it once landed after the last event)
+    victim = busiest_leader(cluster, victim_of)
     publisher = threading.Thread(target=lambda: outcome.update(p=publish_steadily(settings, scn, RATE)))
     publisher.start()
     time.sleep(3)
-    victim = busiest_leader(cluster, victim_of)
     cluster.kill(victim)
     killed_at = time.monotonic()
+    killed_while_publishing = publisher.is_alive()
     time.sleep(DOWN_S)
     cluster.start_node(victim, wait=False)
+    assert killed_while_publishing, "the publisher finished before the broker was killed"
     publisher.join(timeout=events / RATE + 180)
     assert not publisher.is_alive(), "publishing did not finish"
     print(f"killed node {victim} {killed_at:.0f}, restarted after {DOWN_S:.0f} s")
@@ -105,6 +109,8 @@ def test_killing_the_leader_of_the_written_partitions_loses_nothing(
     topics = sorted({t.name for t in agency_topics()})
     published, _, scn = publish_killing(kafka_cluster, kafka_settings, 900, topics)
     judge(kafka_settings, published, scn, worker)
+    # measured 8.4 s with the killed node's session at 6 s (fencing, election, metadata refresh);
+    # the bound is loose for a loaded CI machine: a longer stall sends events to the outbox, not away
     assert published.longest_gap_s < 30, "publishing stalled longer than a leader election"
 
 

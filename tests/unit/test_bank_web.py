@@ -20,6 +20,7 @@ from consumers.state_bank.sinks import FileSink
 from consumers.state_bank.users import UsersFileError, add_user, authenticate, load_users, users_file
 from consumers.state_bank.web import create_app
 from schemas import codec
+from tests.vietnamese import leaks, visible_text
 
 PASSWORD = "mật-khẩu-đủ-dài"
 
@@ -64,7 +65,7 @@ def login(client: TestClient, password: str = PASSWORD) -> str:
 def test_pages_need_a_login_and_a_right_password(setup: tuple[TestClient, Ledger, list[str]]) -> None:
     client, _, _ = setup
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
-    assert "wrong username or password" in login(client, "not the password")
+    assert "Sai tên đăng nhập hoặc mật khẩu." in login(client, "not the password")
     assert client.get("/", follow_redirects=False).status_code == 303
     assert "Trần Thị C" in login(client)
 
@@ -74,10 +75,11 @@ def test_overdue_requests_are_highlighted_and_accounts_masked(
 ) -> None:
     client, _, _ = setup
     page = login(client)
-    assert "overdue 1" in page
+    assert "Chờ xử lý (2, quá hạn 1)" in page and "Thực hiện phong tỏa" in page
     rows = {number: css for css, number in re.findall(r'<tr class="(\w*)" id="req-(\d+)">', page)}
     assert rows == {"1": "overdue", "2": ""}, page
     assert "0011001234567" not in page and "*********4567" in page
+    assert leaks(page) == []
 
 
 def test_execute_from_the_page_records_the_officer_and_writes_instructions(
@@ -90,7 +92,7 @@ def test_execute_from_the_page_records_the_officer_and_writes_instructions(
     refused = client.post("/requests/1/execute", data={"csrf": "forged"}, follow_redirects=False)
     assert refused.status_code == 403
     done = client.post("/requests/1/execute", data={"csrf": csrf.group(1)}, follow_redirects=True)
-    assert "EXECUTED" in done.text
+    assert "Yêu cầu số 1: Đã phong tỏa (cán bộ tran.thi.c)" in done.text
     again = client.post("/requests/1/execute", data={"csrf": csrf.group(1)}, follow_redirects=True)
     assert "cannot become EXECUTED" in again.text
     with ledger.reading() as session:
@@ -101,9 +103,10 @@ def test_execute_from_the_page_records_the_officer_and_writes_instructions(
     rejected = client.post(
         "/requests/2/reject", data={"csrf": csrf.group(1), "reason": "Thiếu chữ ký"}, follow_redirects=True
     )
-    assert "REJECTED" in rejected.text and "Thiếu chữ ký" in rejected.text
+    assert "Yêu cầu số 2: Từ chối" in rejected.text and "Thiếu chữ ký" in rejected.text
     detail = client.get(f"/requests/{ids[0]}")
-    assert "tran.thi.c" in detail.text and "execute" in detail.text
+    assert "tran.thi.c" in detail.text and 'data-audit="execute">Đã thực hiện phong tỏa' in detail.text
+    assert leaks(detail.text) == [], visible_text(detail.text)
 
 
 def test_users_file_holds_only_argon2_hashes(bank_settings: Settings) -> None:

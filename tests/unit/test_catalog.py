@@ -50,7 +50,7 @@ def test_fingerprints_are_unique() -> None:
 
 def test_loading_is_cached() -> None:
     assert catalog.latest("ViolationRecorded") is catalog.latest("ViolationRecorded")
-    assert catalog.versions("ViolationRecorded")[0].schema is catalog.latest("ViolationRecorded").schema
+    assert catalog.versions("ViolationRecorded")[-1].schema is catalog.latest("ViolationRecorded").schema
 
 
 def test_schema_versions_are_hashable_and_compare_by_identity_fields() -> None:

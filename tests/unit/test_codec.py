@@ -170,7 +170,7 @@ def test_cloudevent_headers_content() -> None:
         "ce_source": "/agencies/QLTT/h%E1%BB%87%20th%E1%BB%91ng%20QLTT%20Thanh%20H%C3%B3a",
         "ce_type": "vn.gov.agencybus.violation.v1",
         "ce_time": "2025-07-14T02:30:45.678Z",
-        "ce_dataschema": "urn:avro:vn.gov.agencybus.ViolationRecorded:v1",
+        "ce_dataschema": "urn:avro:vn.gov.agencybus.ViolationRecorded:v2",
         "content-type": "application/avro",
     }
 
@@ -333,7 +333,7 @@ def _message(record_name: str = "InspectionRecorded") -> tuple[bytes, dict[str, 
             "ce_type",
             "vn.gov.agencybus.violation.v1",
             r"ce_type header says 'vn\.gov\.agencybus\.violation\.v1' "
-            r"\(ViolationRecorded\) but the body is InspectionRecorded v1",
+            r"\(ViolationRecorded\) but the body is InspectionRecorded v2",
         ),
         ("ce_type", "com.example.thing", r"'com\.example\.thing' \(not a known AgencyBus event type\)"),
         (
@@ -359,8 +359,8 @@ def _message(record_name: str = "InspectionRecorded") -> tuple[bytes, dict[str, 
         ("ce_specversion", "0.3", r"ce_specversion header is '0\.3'"),
         (
             "ce_dataschema",
-            "urn:avro:vn.gov.agencybus.InspectionRecorded:v2",
-            r"was written with 'urn:avro:.*:v1'",
+            "urn:avro:vn.gov.agencybus.InspectionRecorded:v1",
+            r"was written with 'urn:avro:.*:v2'",
         ),
     ],
 )
@@ -393,7 +393,7 @@ def test_conflicting_duplicate_and_non_utf8_headers() -> None:
 def test_encode_errors_name_the_field() -> None:
     record = sample("ViolationRecorded")
     del record["description"]
-    with pytest.raises(EncodeError, match=r"cannot encode ViolationRecorded v1: .*description"):
+    with pytest.raises(EncodeError, match=r"cannot encode ViolationRecorded v2: .*description"):
         codec.encode(record, "ViolationRecorded")
     record = sample("ViolationRecorded")
     record["fine_vdn"] = 5_000_000  # misspelt: must not silently become fine_vnd's default

@@ -103,12 +103,12 @@ def publish(dashboard: Dashboard, snapshot: CaseSnapshot) -> dict[str, dict[str,
 
 
 def feed_stream_text(client: TestClient) -> str:
-    """The live feed's first alert events (the SSE stream from the start)."""
-    lines = []
-    with client.stream("GET", "/feed/stream?after=0") as response:
+    """The live stream from the start: its alert events and the first tiles (counts, charts, responses)."""
+    lines: list[str] = []
+    with client.stream("GET", "/live/stream?after=0&tiles=1") as response:
         for line in response.iter_lines():
             lines.append(line)
-            if line.startswith("data:") and '"case_id"' in line:
+            if line.startswith("data:") and len(lines) > 1 and lines[-2] == "event: tiles":
                 break
     return "\n".join(lines)
 
@@ -126,6 +126,7 @@ def surfaces(dashboard: Dashboard, agency: str, case_id: str) -> dict[str, str]:
         "csv": client.get("/cases.csv").text,
         "feed page": client.get("/feed").text,
         "overview": client.get("/").text,
+        "blocks page": client.get("/blocks").text,
     }
 
 

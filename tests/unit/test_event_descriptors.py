@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from agencybus import acl
+from agencybus.i18n import translator
 from consumers.steering import ingest as dashboard_ingest
 from consumers.steering import store as st
-from consumers.steering.web.i18n import translate
 from processors.ingest import source_topics
 from processors.rules import filter_fields
 from producers import simulator
@@ -93,8 +93,8 @@ def test_every_agency_event_is_read_summarised_importable_labelled_and_filtered(
     assert summary.text and summary.fields
     assert importable_types()[etype.key] == etype
     assert columns_for(etype.record_name)
-    assert translate(etype.key, "vi") == etype.labels["vi"]
-    assert translate(etype.key, "en") == etype.labels["en"]
+    assert translator("vi").event_type(etype.key) == etype.labels["vi"]
+    assert translator("en").event_type(etype.key) == etype.labels["en"]
     fields = filter_fields()
     for name in etype.filters:
         assert etype.key in fields[name]
@@ -142,13 +142,10 @@ def test_summaries_keep_their_fields_and_render_through_a_translation() -> None:
         "fine_vnd": 15_000_000,
     }
     summary = et.VIOLATION.summarise(record)
-    assert (
-        summary.text
-        == "Violation [COUNTERFEIT] on goods: hàng giả (decision 12/QĐ-XPHC), fine 15,000,000 VND"
-    )
+    assert summary.text == "Violation [COUNTERFEIT]: hàng giả (decision 12/QĐ-XPHC), fine 15,000,000 VND"
     assert summary.fields["fine_vnd"] == 15_000_000
     vi = {
-        "Violation [{categories}] on {products}: {description}": "Vi phạm [{categories}]: {description}",
+        "Violation [{categories}]: {description}": "Vi phạm [{categories}]: {description}",
         " (decision {decision_number})": " (QĐ {decision_number})",
         ", fine {fine_vnd:,} VND": ", phạt {fine_vnd:,} đồng",
     }

@@ -19,13 +19,13 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agencybus.i18n import TZ
 from consumers.steering.reports import Names
 from consumers.steering.statutory.legal_basis import basis_of
 from consumers.steering.statutory.model import AGENCY_REPORT, Column, Row, Section, Table
 from consumers.steering.statutory.period import Period
 from consumers.steering.statutory.visibility import Visibility
 from consumers.steering.store import AgencyEvent, AudienceCommune, Case, CaseRecipient, PaymentBlock
-from consumers.steering.web.i18n import TZ
 from schemas.sharing import AUDIENCE_ALL, STEERING_COMMITTEE, sees_everything
 
 COMMUNE_ERA_STARTS = date(2025, 7, 1)  # the 2025 reform: communes replace districts from this day

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from agencybus.i18n import TZ
 from consumers.steering.statutory.model import Report, vn_date
-from consumers.steering.web.i18n import TZ
 
 HEADERS = (
     "Từ ngày",

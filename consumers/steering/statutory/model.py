@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from agencybus.i18n import TZ
 from consumers.steering.statutory.period import Period
-from consumers.steering.web.i18n import TZ
 
 AGENCY_REPORT = "agency"  # an agency's own report, to Sở Công Thương
 PROVINCE_REPORT = "province"  # Sở Công Thương's compiled report, to UBND tỉnh

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
+from agencybus.i18n import translator
 from consumers.steering import takedowns
 from consumers.steering.statutory.compute import Scope, additive_table, period_bounds
 from consumers.steering.statutory.model import Column, Section
@@ -53,7 +54,7 @@ def takedown_section(scope: Scope, now: datetime) -> Section:
         columns,
         {p: [c[k] for k in takedowns.REPORT_COLUMNS] for p, c in current.items()},
         Counter({p: c["requested"] for p, c in previous.items()}),
-        lambda p: p,
+        lambda p: translator("vi").label("Platform", p) if p != "?" else p,  # SHOPEE → Shopee
         RULE,
     )
     return Section("takedowns", "8. Yêu cầu sàn TMĐT gỡ bỏ gian hàng, tin đăng", [table])

@@ -14,6 +14,7 @@ from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from agencybus.i18n import TZ
 from consumers.steering.statutory.model import (
     COMPARE_HEADERS,
     Report,
@@ -21,7 +22,6 @@ from consumers.steering.statutory.model import (
     change_ratio,
     vn_date,
 )
-from consumers.steering.web.i18n import TZ
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 COUNT_FORMAT = "#,##0"

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,13 +26,14 @@ from fastapi.responses import (
     PlainTextResponse,
     RedirectResponse,
     Response,
-    StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from consumers.steering import reports
+from agencybus.i18n import LANGS, Translator, pick_lang, translator
+from agencybus.i18n import jinja as i18n_jinja
+from consumers.steering import blocks, case_export, feed, links, reports
 from consumers.steering import store as st
 from consumers.steering import takedowns as td
 from consumers.steering.actions import ACTIONS, ActionError, ActionPublisher
@@ -41,21 +41,14 @@ from consumers.steering.auth import LoginThrottle, Sessions, User, authenticate,
 from consumers.steering.search import query_tokens
 from consumers.steering.statutory.letterhead import ReportConfig
 from consumers.steering.takedown_requests import TakedownPublisher, build_takedown_request, offered_shops
-from consumers.steering.web import charts, report_views
-from consumers.steering.web.i18n import (
-    LANGS,
-    format_int,
-    format_vnd,
-    local_date,
-    local_time,
-    pick_lang,
-    translate,
-)
+from consumers.steering.web import blocks_page, live, report_views
+from consumers.steering.web.evidence import evidence_text
+from consumers.steering.web.link_graph import link_graph
+from consumers.steering.web.messages import msg
 from schemas.reference import takedown_agencies
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "agencybus_lang"
-FEED_POLL_S = 0.4
 
 PUBLIC = "public"  # no login needed
 ANY_USER = frozenset({"steering", "agency"})
@@ -69,7 +62,8 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "/api/summary": frozenset({PUBLIC}),  # aggregate counts only, read by `agencybus demo`
     "/": ANY_USER,
     "/feed": ANY_USER,
-    "/feed/stream": ANY_USER,
+    "/live/stream": ANY_USER,  # the live feed, tiles and charts (consumers/steering/web/live.py)
+    "/blocks": ANY_USER,  # each block as its request's sharing level allows
     "/cases": ANY_USER,
     "/cases.csv": ANY_USER,
     "/cases/{case_id}": ANY_USER,
@@ -117,6 +111,7 @@ class DashboardContext:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     takedown_publisher: TakedownPublisher | None = None
     takedown_deadline_hours: float = 24.0
+    case_response_sla: timedelta = timedelta(hours=72)  # AGENCYBUS_CASE_RESPONSE_HOURS
     secure_cookies: bool = False  # the service sets it from AGENCYBUS_DASHBOARD_SECURE_COOKIES (on)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     _users: dict[str, User] = field(default_factory=dict)
@@ -163,14 +158,16 @@ def create_app(ctx: DashboardContext) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters["vnd"] = format_vnd
-    templates.env.filters["num"] = format_int
-    templates.env.filters["dt"] = local_time
-    templates.env.filters["d"] = local_date
+    i18n_jinja.install(templates.env)
+    templates.env.globals.update(msg=msg, evidence_text=evidence_text)
     app.state.ctx = ctx
+    app.state.templates = templates
 
     def lang_of(request: Request) -> str:
         return pick_lang(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+
+    def tr_of(request: Request) -> Translator:
+        return translator(lang_of(request))
 
     def current(request: Request) -> tuple[User, str]:
         """(user, session nonce) of a valid session, or LoginRequired."""
@@ -185,10 +182,6 @@ def create_app(ctx: DashboardContext) -> FastAPI:
 
     def render(request: Request, name: str, status_code: int = 200, **data: Any) -> HTMLResponse:
         lang = lang_of(request)
-
-        def t(key: str) -> str:
-            return translate(key, lang)
-
         names = ctx.names(lang)
 
         def commune_label(code: str) -> str:
@@ -196,7 +189,7 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             return f"{code} {name}" if name != code else code
 
         base = {
-            "t": t,
+            "tr": translator(lang),
             "lang": lang,
             "langs": LANGS,
             "other_lang": "en" if lang == "vi" else "vi",
@@ -320,111 +313,33 @@ def create_app(ctx: DashboardContext) -> FastAPI:
     async def overview_page(request: Request) -> HTMLResponse:
         user, _ = current(request)
         viewer = user.viewer()
-        now = ctx.now()
+        tr = tr_of(request)
 
-        def load() -> dict[str, Any]:
+        def load() -> tuple[live.LiveOverview, list[dict[str, Any]], int]:
             with ctx.store.session() as s:
-                ov = st.overview(s, viewer, now=now, sla=ctx.store.sla)
-                takedown_counts = td.counts(s, viewer, now)
-                weeks = st.alerts_per_week(s, viewer, now=now)
-                communes = st.cases_per_commune(s, viewer)
-                feed = st.recent_feed(s, viewer, limit=10)
-                return {
-                    "ov": ov,
-                    "takedowns": takedown_counts,
-                    "weeks": weeks,
-                    "communes": communes,
-                    "feed": [_feed_item(entry) for entry in feed],
-                    "last_seq": st.latest_seq(s),
-                }
+                overview = live.live_overview(s, ctx, viewer, tr, templates.env, ctx.now())
+                rows = [live.feed_item(entry, tr) for entry in feed.recent(s, viewer, limit=10)]
+                return overview, rows, st.latest_seq(s)
 
-        data = await run_in_threadpool(load)
-        lang = lang_of(request)
-        names = ctx.names(lang)
-        ov = data["ov"]
-        week_chart = charts.stacked_columns(
-            [(local_date(w)[:5], counts) for w, counts in data["weeks"]],
-            series=st.SEVERITIES,
-            title=translate("alerts_per_week", lang),
-            labels={sev: translate(sev, lang) for sev in st.SEVERITIES},
-        )
-        agency_chart = charts.hbar_chart(
-            sorted(ov.events_by_agency_week.items(), key=lambda kv: -kv[1]),
-            title=translate("events_per_agency_week", lang),
-        )
-        commune_chart = charts.hbar_chart(
-            [
-                (names.commune(k) if names.commune(k) != k else k, v)
-                for k, v in list(data["communes"].items())[:12]
-            ],
-            title=translate("cases_per_commune", lang),
-        )
+        overview, rows, last = await run_in_threadpool(load)
         return render(
-            request,
-            "overview.html",
-            user=user,
-            ov=ov,
-            takedowns=data["takedowns"],
-            feed=data["feed"],
-            last_seq=data["last_seq"],
-            week_chart=week_chart,
-            agency_chart=agency_chart,
-            commune_chart=commune_chart,
+            request, "overview.html", user=user, live=overview, feed=rows, last_seq=last, feed_limit=10
         )
 
     @app.get("/feed", response_class=HTMLResponse)
     async def feed_page(request: Request) -> HTMLResponse:
         user, _ = current(request)
         viewer = user.viewer()
+        tr = tr_of(request)
 
         def load() -> tuple[list[dict[str, Any]], int]:
             with ctx.store.session() as s:
-                return [_feed_item(entry) for entry in st.recent_feed(s, viewer, limit=50)], st.latest_seq(s)
+                return [
+                    live.feed_item(entry, tr) for entry in feed.recent(s, viewer, limit=50)
+                ], st.latest_seq(s)
 
         items, last = await run_in_threadpool(load)
         return render(request, "feed.html", user=user, feed=items, last_seq=last)
-
-    @app.get("/feed/stream")
-    async def feed_stream(request: Request, after: int | None = None) -> StreamingResponse:
-        """Server-sent events: one ``alert`` event per new alert version the user may see."""
-        user, _ = current(request)
-        viewer = user.viewer()
-        last_id = request.headers.get("last-event-id")
-        start = int(last_id) if last_id and last_id.isdigit() else after
-
-        def fetch(after_seq: int) -> list[tuple[int, dict[str, Any]]]:
-            with ctx.store.session() as s:
-                return [
-                    (entry.version.seq, _feed_item(entry)) for entry in st.feed_since(s, viewer, after_seq)
-                ]
-
-        def latest() -> int:
-            with ctx.store.session() as s:
-                return st.latest_seq(s)
-
-        async def events() -> AsyncIterator[str]:
-            cursor = start if start is not None else await run_in_threadpool(latest)
-            yield f"retry: 1000\nevent: hello\ndata: {json.dumps({'after': cursor})}\n\n"
-            idle = 0.0
-            while not await request.is_disconnected():
-                items = await run_in_threadpool(fetch, cursor)
-                for seq, item in items:
-                    cursor = seq
-                    yield f"id: {seq}\nevent: alert\ndata: {json.dumps(item, ensure_ascii=False)}\n\n"
-                if items:
-                    idle = 0.0
-                else:
-                    idle += FEED_POLL_S
-                    if idle >= 15:
-                        idle = 0.0
-                        yield ": keep-alive\n\n"
-                    await asyncio.sleep(FEED_POLL_S)
-
-        return StreamingResponse(
-            events(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
 
     def case_filter(request: Request) -> st.CaseFilter:
         qp = request.query_params
@@ -494,10 +409,11 @@ def create_app(ctx: DashboardContext) -> FastAPI:
         f = case_filter(request)
         f.page, f.per_page = 1, 1_000_000
         viewer = user.viewer()
+        tr = tr_of(request)
 
         def load() -> str:
             with ctx.store.session() as s:
-                return reports.cases_csv(st.filtered_cases(s, viewer, f)[0])
+                return case_export.cases_csv(st.filtered_cases(s, viewer, f)[0], tr)
 
         body = await run_in_threadpool(load)
         stamp = ctx.now().strftime("%Y%m%d-%H%M")
@@ -530,28 +446,46 @@ def create_app(ctx: DashboardContext) -> FastAPI:
             )
         now = ctx.now()
 
-        def load_takedowns() -> list[td.TakedownView]:
+        tr = tr_of(request)
+
+        def load_more() -> tuple[list[td.TakedownView], list[blocks.BlockShown], str]:
             with ctx.store.session() as s:
                 ids = [str(e.event_id) for e in detail.evidence]
-                return td.for_case(s, viewer, case_id, ids, detail.case.recipients, now)
+                takedowns = td.for_case(s, viewer, case_id, ids, detail.case.recipients, now)
+                shown = blocks.for_case(s, viewer, case_id, now=now, sla=ctx.store.sla)
+                graph = link_graph(
+                    links.case_links(s, viewer, case_id),
+                    title=tr.gettext("Seller identifier links"),
+                    agency_label=tr.agency,
+                    describe=lambda k: (
+                        f"{tr.agency(k.agency)} → {k.token}: "
+                        + ", ".join(tr.event_type(e) for e in k.event_types)
+                    ),
+                )
+                return takedowns, shown, graph
 
-        takedowns = await run_in_threadpool(load_takedowns)
-        blocks = [
-            {
-                "b": b,
-                "pending": st.block_is_pending(b),
-                "overdue": st.block_is_overdue(b, now=now, sla=ctx.store.sla),
-                "history": detail.block_history.get((b.requesting_agency, b.request_id), []),
-            }
-            for b in detail.blocks
-        ]
+        takedowns, case_blocks, graph = await run_in_threadpool(load_more)
+        # the history starts where the case opened: each evidence item the viewer sees, as it occurred
+        history = sorted(
+            [
+                *detail.history,
+                *(
+                    {"kind": "evidence", "at": e.occurred_at, "agency": e.agency, "event_type": e.event_type}
+                    for e in detail.evidence
+                ),
+            ],
+            key=lambda h: h["at"],
+        )
         return render(
             request,
             "case.html",
             user=user,
             d=detail,
             c=detail.case,
-            blocks=blocks,
+            history=history,
+            case_blocks=case_blocks,
+            link_graph=graph,
+            seller_label=feed.seller_label(detail.case, tr.identifier),
             takedowns=takedowns,
             offered=offered_shops(detail.case.seller_tokens),
             may_request_takedown=ctx.takedown_publisher is not None and user.agency in takedown_agencies(),
@@ -687,6 +621,12 @@ def create_app(ctx: DashboardContext) -> FastAPI:
     async def healthz() -> str:
         return "ok"
 
+    # the routers in their own modules reach the session check, the language and the renderer here
+    app.state.read_session = current
+    app.state.lang_of = lang_of
+    app.state.render = render
+    app.include_router(live.router)
+    app.include_router(blocks_page.router)
     return app
 
 
@@ -713,22 +653,6 @@ async def _wait_for_action(store: st.Store, agency: str, event_id: str, *, timeo
 def _safe_next(target: str) -> str:
     """Only same-site paths after login (no open redirect)."""
     return target if target.startswith("/") and not target.startswith("//") else "/"
-
-
-def _feed_item(entry: st.FeedEntry) -> dict[str, Any]:
-    v, c = entry.version, entry.case
-    return {
-        "seq": v.seq,
-        "case_id": v.case_id,
-        "version": v.version,
-        "severity": entry.severity,
-        "status": v.status,
-        "rules": entry.rule_ids,
-        "seller_name": c.seller_name or "",
-        "recorded_at": local_time(v.recorded_at, "%d/%m/%Y %H:%M:%S"),
-        "recipients": c.recipients,
-        "evidence_count": entry.evidence_count,
-    }
 
 
 __all__ = ["DashboardContext", "create_app"]

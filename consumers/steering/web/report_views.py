@@ -19,6 +19,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from agencybus.i18n import TZ
 from consumers.steering.auth import User
 from consumers.steering.statutory import csv_export, docx_export, drafts, xlsx_export
 from consumers.steering.statutory.build import ReportRefused, build_report, check_may_issue, issuing_agency
@@ -32,7 +33,6 @@ from consumers.steering.statutory.model import (
     Report,
 )
 from consumers.steering.statutory.period import Period, default_period, reporting_year, year_of
-from consumers.steering.web.i18n import TZ
 
 if TYPE_CHECKING:
     from consumers.steering.web.app import DashboardContext

@@ -514,7 +514,8 @@ def apply_alert(s: Session, rec: Mapping[str, Any], *, received_at: datetime) ->
         )
         s.add(case)
         s.flush()
-    if version > case.version:
+    newest = version > case.version
+    if newest:
         case.version = version
         case.severity = _enum(rec.get("severity", "MEDIUM"))
         if case.status_changed_at is None or recorded_at >= case.status_changed_at:
@@ -544,7 +545,9 @@ def apply_alert(s: Session, rec: Mapping[str, Any], *, received_at: datetime) ->
                     evidence_ids=grounds,
                 )
             )
-        elif not hit.evidence_ids and grounds:  # first seen in a copy written before v3
+        elif grounds and (newest or not hit.evidence_ids):
+            # the newest version's hit is what its routed copies were built from (a rule that
+            # fired again names its new grounds); an older v3 copy still fills in a pre-v3 hit's
             hit.evidence_ids = grounds
     for ev in evidence:
         eid = _uid(ev["event_id"])

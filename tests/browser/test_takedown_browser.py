@@ -1,4 +1,4 @@
-"""The takedown panel in real headless Chromium: a QLTT officer requests it, Shopee answers, the page shows it.
+"""The takedown panel in headless Chromium: a QLTT officer requests it, Shopee answers, the page shows it.
 
 The bus runs as in tests/e2e/test_takedown_e2e.py (processors, the platform's forwarder and
 the platform service as subprocesses on the embedded broker). The officer opens the case page,
@@ -41,15 +41,15 @@ from tests.vietnamese import leaks
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
 
 
-def test_an_officer_requests_a_takedown_in_the_browser_and_sees_the_platforms_answer(  # noqa: F811
-    browser: Any,
+def test_an_officer_requests_a_takedown_in_the_browser_and_sees_the_platforms_answer(
+    browser: Any,  # noqa: F811
     broker: EmbeddedBroker,
     settings: Settings,
     tmp_path: Path,
-    keys: tuple[Path, Path],
-    bus_registry: Path,
-    platform: dict[str, Any],
-    bus_roles: list[subprocess.Popen[bytes]],
+    keys: tuple[Path, Path],  # noqa: F811
+    bus_registry: Path,  # noqa: F811
+    platform: dict[str, Any],  # noqa: F811
+    bus_roles: list[subprocess.Popen[bytes]],  # noqa: F811
 ) -> None:
     from playwright.sync_api import expect
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,8 +41,8 @@ from kafka.errors import KafkaError
 from pydantic import SecretStr
 
 from agencybus import acl
-from agencybus.kafka import make_admin
 from agencybus.logging import get_logger
+from agencybus.scram_logins import LoginsRefused, wait_for_logins
 from agencybus.settings import Settings
 
 log = get_logger(__name__)
@@ -279,22 +277,6 @@ def broker_addresses(admin: KafkaAdminClient) -> list[str]:
     return sorted(f"{b['host']}:{b['port']}" for b in brokers if not b.get("is_fenced", False))
 
 
-def _authenticates(settings: Settings, user: str, password: SecretStr, broker: str) -> str | None:
-    """None when ``broker`` alone accepts ``user``'s SCRAM login, else what it answered."""
-    try:
-        make_admin(
-            settings.model_copy(
-                update={"bootstrap_servers": broker, "sasl_username": user, "sasl_password": password}
-            ),
-            bootstrap_timeout_ms=5000,
-            request_timeout_ms=5000,
-            client_id="acl-apply-credential-check",
-        ).close()
-    except KafkaError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 def wait_until_usable(
     settings: Settings,
     brokers: Sequence[str],
@@ -305,30 +287,11 @@ def wait_until_usable(
 ) -> None:
     """Return once every broker authenticates every one of ``users`` with its password.
 
-    A SCRAM credential reaches the brokers through the KRaft metadata log: the controller has
-    it when ``alter_user_scram_credentials`` answers, a broker that has not replayed the record
-    yet refuses the login. A role started right after ``apply`` could meet that broker, so
-    apply waits here (one login per user and broker, repeated until it is accepted).
+    A role started right after ``apply`` could meet a broker that has not replayed the new
+    credential yet (see ``agencybus.scram_logins``), so apply waits until each broker accepts each.
     """
-    pending = {(user, broker) for user in users for broker in brokers}
     passwords = {user: SecretStr(read_password(credentials_file(credentials_dir, user))) for user in users}
-    deadline = time.monotonic() + timeout_s
-    last: dict[tuple[str, str], str] = {}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        while pending:
-            pairs = sorted(pending)
-            answers = pool.map(
-                lambda pair: _authenticates(settings, pair[0], passwords[pair[0]], pair[1]), pairs
-            )
-            for pair, answer in zip(pairs, answers, strict=True):
-                if answer is None:
-                    pending.discard(pair)
-                else:
-                    last[pair] = answer
-            if pending and time.monotonic() > deadline:
-                sample = "; ".join(f"{u} on {b}: {last[(u, b)]}" for u, b in sorted(pending)[:3])
-                raise AclApplyError(
-                    f"{len(pending)} new SCRAM logins still refused after {timeout_s:.0f} s ({sample})"
-                )
-            if pending:
-                time.sleep(0.5)
+    try:
+        wait_for_logins(settings, brokers, passwords, timeout_s=timeout_s)
+    except LoginsRefused as exc:
+        raise AclApplyError(str(exc)) from None

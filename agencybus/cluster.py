@@ -351,8 +351,11 @@ class KafkaCluster:
 
         return make_admin(self.settings(), **overrides)
 
-    def create_user(self, user: str, password: str | None = None) -> str:
-        """Create (or reset) ``user``'s SCRAM-SHA-512 credential; returns its password."""
+    def create_user(self, user: str, password: str | None = None, *, timeout_s: float = 60.0) -> str:
+        """Create (or reset) ``user``'s SCRAM-SHA-512 credential; returns its password once every
+        running broker accepts the login (the controller answers before the brokers replay it)."""
+        from agencybus.scram_logins import LoginsRefused, wait_for_logins
+
         password = password or secrets.token_urlsafe(18)
         admin = self.admin()
         try:
@@ -363,6 +366,11 @@ class KafkaCluster:
             admin.close()
         if errors.get(user):
             raise ClusterError(f"cannot create SCRAM user {user!r}: {errors[user]}")
+        brokers = [f"127.0.0.1:{n.ports.client}" for n in self.nodes if n.running]
+        try:
+            wait_for_logins(self.settings(), brokers, {user: SecretStr(password)}, timeout_s=timeout_s)
+        except LoginsRefused as exc:
+            raise ClusterError(f"SCRAM user {user!r} created, but {exc}") from None
         return password
 
     def leaders(self, topic: str) -> dict[int, int]:

@@ -16,7 +16,7 @@ Folding one item (:func:`fold_item`):
   closure) is tried with it as the trigger, over the window's events up to it;
 * a rule that fires opens the case (evidence: the whole working window) or reopens a
   closed one, and every event it used becomes evidence, so a rule is never listed
-  without the events that made it fire;
+  without the events that made it fire (its hit names them: ``evidence_ids``);
 * a later event of an open case is evidence; one of a closed case is not, unless it
   makes a rule fire;
 * a CLOSE closes an open case (``closed_at`` = its event time), a REOPEN reopens a closed one.
@@ -172,6 +172,8 @@ class CaseFolder:
                 "title": rule.title,
                 "severity": rule.severity,
                 "fired_at": t,
+                # its grounds, so an audience is shown the rule only if it may see all of them
+                "evidence_ids": sorted({ids.scoped_id(e.agency, e.event_id) for e in events}),
             }
             used.update((e.occurred_at, e.agency, e.event_id) for e in events)
         self._add_evidence(case, used)

@@ -60,7 +60,7 @@ class CaseSnapshot:
     status: str
     merged_into: str | None
     severity: str
-    rules: list[dict[str, Any]]  # rule_id, title, severity, fired_at
+    rules: list[dict[str, Any]]  # rule_id, title, severity, fired_at, evidence_ids
     recipients: list[str]
     evidence: list[EventSummary]
     opened_at: int

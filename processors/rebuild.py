@@ -382,6 +382,7 @@ class Rebuild:
                     "title": h["title"],
                     "severity": h["severity"],
                     "fired_at": _ms(h["fired_at"]),
+                    "evidence_ids": list(h.get("evidence_ids") or []),
                 }
                 for h in record["rules_fired"]
             ],

@@ -3,9 +3,10 @@
 The full copy (``alerts.all.v1``) carries every evidence item with the seller identifiers
 and name each item brought. Each recipient's copy is that record as
 :func:`schemas.sharing.visible_alert` lets the agency see it: only the evidence its TLP 2.0
-level lets the agency see, the identifiers, name and communes those items carry, and how
-many items were withheld (the rules of who sees what are in ``schemas/sharing.py``, which
-the dashboard and the forwarder use too).
+level lets the agency see, the identifiers, name and communes those items carry, the rules
+fired on those items alone (and the severity they give), and how many items were withheld
+(the rules of who sees what are in ``schemas/sharing.py``, which the dashboard and the
+forwarder use too).
 
 Record ids and timestamps derive from the case version only, so a replay republishes
 byte-identical records that consumers upsert by (case_id, version, audience).
@@ -27,7 +28,9 @@ from schemas.topics import ALERTS_ALL, alert_topic_name
 ALERT_NAMESPACE = uuid.UUID("6f3c1d2e-9a41-5b7e-8c1d-4a2b9e0f7a31")
 _ALERT_NAMESPACE_BYTES = ALERT_NAMESPACE.bytes
 SOURCE_SYSTEM = "agencybus-processors"
-SCHEMA_VERSION = 2  # JointCaseAlert v2: evidence items carry their seller tokens and name
+SCHEMA_VERSION = (
+    3  # JointCaseAlert v3: rule hits name their evidence (v2: evidence carries its seller tokens)
+)
 
 
 @dataclass
@@ -95,6 +98,7 @@ def full_record(snapshot: CaseSnapshot, province_code: str) -> dict[str, Any]:
                 "title": h["title"],
                 "severity": h["severity"],
                 "fired_at": h["fired_at"],
+                "evidence_ids": list(h.get("evidence_ids") or []),  # none in a fold kept before v3
             }
             for h in snapshot.rules
         ],

@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from schemas import event_types
+from schemas.ids import scoped_id
 from schemas.models import (
     VIETNAM_TZ,
     BankAccount,
@@ -375,6 +376,7 @@ def example_events(*, base_time: datetime | None = None, fresh_ids: bool = False
                 title="Hàng giả và bất thường thuế của cùng người bán trong 180 ngày",
                 severity=Severity.HIGH,
                 fired_at=at(12),
+                evidence_ids=[scoped_id("QLTT", ids["violation"]), scoped_id("THUE", ids["tax"])],
             )
         ],
         recipients=["QLTT", "THUE", "CA", "BCD389"],

@@ -782,6 +782,7 @@ class RuleHit(Record):
     title: Text
     severity: Severity
     fired_at: Timestamp
+    evidence_ids: list[str] = Field(default_factory=list)  # "<agency>/<event_id>" (schemas.ids)
 
 
 class Evidence(Record):

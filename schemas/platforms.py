@@ -76,11 +76,19 @@ def platform(code: str) -> PlatformEntry:
 
 
 def listing_host(url: str) -> str | None:
-    """The lower-case host of an http(s) URL, or None when ``url`` is not one."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """The lower-case host of an http(s) URL, or None when ``url`` is not one.
+
+    ``urlsplit`` raises on some malformed URLs (an unclosed ``[`` of an IPv6 host, a bad port):
+    those are not listings either, and a request naming one is refused, not a crash.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+    except ValueError:
         return None
-    return parts.hostname.lower()
+    if parts.scheme not in ("http", "https") or not hostname:
+        return None
+    return hostname.lower()
 
 
 def listing_on_platform(url: str, code: str) -> bool:

@@ -4,8 +4,9 @@ The processors' routing (what goes to ``alerts.<agency>.v1``), the dashboard (ca
 search, CSV, live feed) and the forwarder all ask :func:`may_see`, and build what a
 viewer gets with :func:`visible_alert`, so they cannot disagree. As MISP does for
 distribution, the level holds for everything an item brings: an identifier, a seller name,
-a commune or a summary that only withheld items carry is withheld with them; the viewer
-learns only how many items were withheld.
+a commune or a summary that only withheld items carry is withheld with them, and so is a
+rule that fired on a withheld item (with the severity it gave); the viewer learns only how
+many items were withheld.
 
 TLP 2.0 (FIRST, 2022) as the bus applies it, the unit of sharing being an agency:
 
@@ -24,11 +25,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from schemas.ids import scoped_id
+
 SHARING_LEVELS = ("CLEAR", "GREEN", "AMBER", "AMBER_STRICT", "RED")
 STEERING_COMMITTEE = "BCD389"
 AUDIENCE_ALL = "ALL"
 EVERYTHING = frozenset({AUDIENCE_ALL, STEERING_COMMITTEE})
 DEFAULT_SHARING = "AMBER"
+SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")  # the Avro Severity enum's symbols, in order
 _ANY_AGENCY = frozenset({"CLEAR", "GREEN"})
 
 
@@ -75,8 +79,9 @@ def visible_alert(alert: Mapping[str, Any], viewer_agency: str) -> dict[str, Any
     viewer learns how many items were withheld and nothing else. The same holds for what the
     case derives from its evidence: an agency named only by withheld items is left out of the
     recipients, and the case's, the header's and each rule hit's times are rebuilt from the kept
-    items (the version's ``recorded_at`` when none is kept). Applying it to its own result
-    changes nothing.
+    items (the version's ``recorded_at`` when none is kept). A rule hit is kept only if the
+    viewer may see every item it fired on (:func:`rule_shown`), and the severity is the highest
+    of the hits kept. Applying it to its own result changes nothing.
     """
     out = dict(alert)
     out["audience"] = viewer_agency
@@ -110,15 +115,34 @@ def visible_alert(alert: Mapping[str, Any], viewer_agency: str) -> dict[str, Any
     if "opened_at" in alert or "updated_at" in alert:
         # the case's own times come from its earliest and latest evidence: the viewer's
         out["opened_at"], out["updated_at"] = opened, updated
-    if alert.get("rules_fired"):
-        out["rules_fired"] = [
-            {**hit, "fired_at": seen_time(hit.get("fired_at"), times, opened)} for hit in alert["rules_fired"]
-        ]
+    if "rules_fired" in alert or "severity" in alert:
+        # a rule is shown only on grounds the viewer sees, and only shown rules rate the case
+        nothing_withheld = not hidden and not previously
+        grounds = {scoped_id(str(e["agency"]), e["event_id"]) for e in kept if e.get("event_id")}
+        shown = [h for h in alert.get("rules_fired") or [] if rule_shown(h, grounds, nothing_withheld)]
+        out["rules_fired"] = [{**h, "fired_at": seen_time(h.get("fired_at"), times, opened)} for h in shown]
+        out["severity"] = highest(str(getattr(h["severity"], "value", h["severity"])) for h in shown)
     if isinstance(header, Mapping):
         out["header"] = {**header, "sharing": most_restrictive(_level(e) for e in kept)}
         if "occurred_at" in header and updated is not None:
             out["header"]["occurred_at"] = updated
     return out
+
+
+def rule_shown(hit: Mapping[str, Any], visible: Collection[str], nothing_withheld: bool) -> bool:
+    """Whether a viewer is shown a rule hit: every item it fired on (``evidence_ids``, scoped
+    ``<agency>/<event_id>``) is in ``visible``. A hit that does not name them (written before
+    JointCaseAlert v3) is shown only to a viewer from which nothing is withheld: fail closed."""
+    named = [str(g) for g in hit.get("evidence_ids") or []]
+    if not named:
+        return nothing_withheld
+    return all(g in visible for g in named)
+
+
+def highest(severities: Iterable[str]) -> str:
+    """The highest of some rule severities; ``LOW`` when there are none (nothing raises it)."""
+    rank = {level: i for i, level in enumerate(SEVERITIES)}
+    return max(severities, key=lambda s: rank.get(s, len(SEVERITIES)), default=SEVERITIES[0])
 
 
 def seen_time(fired_at: Any, times: list[Any], opened: Any) -> Any:
@@ -139,10 +163,13 @@ def withheld_text(count: int) -> str | None:
 
 __all__ = [
     "AUDIENCE_ALL",
+    "SEVERITIES",
     "SHARING_LEVELS",
     "STEERING_COMMITTEE",
+    "highest",
     "may_see",
     "most_restrictive",
+    "rule_shown",
     "seen_time",
     "sees_everything",
     "visible_alert",

@@ -45,14 +45,15 @@ from consumers.steering.statutory import drafts
 from schemas import event_types as et
 from schemas.sharing import (
     AUDIENCE_ALL,
+    SEVERITIES,
     STEERING_COMMITTEE,
+    highest,
     may_see,
     seen_time,
     sees_everything,
     visible_alert,
 )
 
-SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 CASE_STATUSES = ("OPEN", "CLOSED", "MERGED")
 # Bank statuses after which a block request no longer waits for the bank.
 SETTLED_BLOCK_STATUSES = frozenset({"EXECUTED", "REJECTED", "LIFTED", "EXPIRED"})
@@ -154,6 +155,9 @@ class AudienceView(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # the rules fired on evidence the audience may all see, and the severity they give
+    severity: Mapped[str] = mapped_column(String(16), default="LOW", index=True)
+    rule_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class AudienceRecipient(Base):
@@ -163,6 +167,15 @@ class AudienceRecipient(Base):
     case_id: Mapped[str] = mapped_column(String(64), ForeignKey("cases.case_id"), primary_key=True)
     audience: Mapped[str] = mapped_column(String(32), primary_key=True)
     agency: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+
+
+class AudienceRule(Base):
+    """Rules an audience is shown on a case (the list's rule filter and its options)."""
+
+    __tablename__ = "case_audience_rules"
+    case_id: Mapped[str] = mapped_column(String(64), ForeignKey("cases.case_id"), primary_key=True)
+    audience: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
 
 
 class AudienceToken(Base):
@@ -192,6 +205,8 @@ class CaseRule(Base):
     title: Mapped[str] = mapped_column(String(300))
     severity: Mapped[str] = mapped_column(String(16))
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # what it fired on, "<agency>/<event_id>" (JointCaseAlert v3; empty before: unknown)
+    evidence_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class Evidence(Base):
@@ -499,7 +514,8 @@ def apply_alert(s: Session, rec: Mapping[str, Any], *, received_at: datetime) ->
         )
         s.add(case)
         s.flush()
-    if version > case.version:
+    newest = version > case.version
+    if newest:
         case.version = version
         case.severity = _enum(rec.get("severity", "MEDIUM"))
         if case.status_changed_at is None or recorded_at >= case.status_changed_at:
@@ -516,7 +532,9 @@ def apply_alert(s: Session, rec: Mapping[str, Any], *, received_at: datetime) ->
     case.rule_ids = sorted(set(case.rule_ids) | {str(r["rule_id"]) for r in rules})
     _add_children(s, case_id, CaseRecipient, "agency", case.recipients)
     for r in rules:
-        if s.get(CaseRule, (case_id, str(r["rule_id"]))) is None:
+        grounds = sorted({str(g) for g in r.get("evidence_ids") or []})
+        hit = s.get(CaseRule, (case_id, str(r["rule_id"])))
+        if hit is None:
             s.add(
                 CaseRule(
                     case_id=case_id,
@@ -524,8 +542,13 @@ def apply_alert(s: Session, rec: Mapping[str, Any], *, received_at: datetime) ->
                     title=str(r["title"]),
                     severity=_enum(r["severity"]),
                     fired_at=_ts(r["fired_at"], "rules_fired.fired_at"),
+                    evidence_ids=grounds,
                 )
             )
+        elif grounds and (newest or not hit.evidence_ids):
+            # the newest version's hit is what its routed copies were built from (a rule that
+            # fired again names its new grounds); an older v3 copy still fills in a pre-v3 hit's
+            hit.evidence_ids = grounds
     for ev in evidence:
         eid = _uid(ev["event_id"])
         agency = str(ev["agency"])
@@ -577,8 +600,19 @@ def refresh_views(s: Session, case: Case) -> None:
     )
     # when nothing is visible, the case's times are when the bus first recorded it
     first = s.scalar(select(func.min(CaseVersion.recorded_at)).where(CaseVersion.case_id == case.case_id))
+    rules = s.scalars(select(CaseRule).where(CaseRule.case_id == case.case_id).order_by(CaseRule.fired_at))
     full = {
         "header": {"recorded_at": first},
+        "severity": case.severity,
+        "rules_fired": [
+            {
+                "rule_id": r.rule_id,
+                "severity": r.severity,
+                "fired_at": r.fired_at,
+                "evidence_ids": r.evidence_ids,
+            }
+            for r in rules
+        ],
         "opened_at": case.opened_at,
         "updated_at": case.updated_at,
         "recipients": list(case.recipients),
@@ -587,6 +621,7 @@ def refresh_views(s: Session, case: Case) -> None:
         "commune_codes": list(case.commune_codes),
         "evidence": [
             {
+                "event_id": e.event_id,
                 "agency": e.agency,
                 "sharing": e.sharing,
                 "occurred_at": e.occurred_at,
@@ -616,6 +651,8 @@ def refresh_views(s: Session, case: Case) -> None:
         view.withheld_count = int(seen["withheld_count"])
         view.recipients = list(seen["recipients"])
         view.opened_at, view.updated_at = seen["opened_at"], seen["updated_at"]
+        view.severity, view.rule_ids = seen["severity"], [h["rule_id"] for h in seen["rules_fired"]]
+        _sync_children(s, case.case_id, audience, AudienceRule, "rule_id", view.rule_ids)
         _sync_children(s, case.case_id, audience, AudienceRecipient, "agency", view.recipients)
         # searched: every identifier the audience may see, in clear (a hit says only "this case")
         _sync_children(s, case.case_id, audience, AudienceToken, "token", list(seen["seller_tokens"]))
@@ -870,8 +907,10 @@ class SeenCase:
     recipients: list[str]
     opened_at: datetime | None
     updated_at: datetime | None
+    severity: str = "LOW"  # of the rules the viewer is shown
+    rule_ids: list[str] = field(default_factory=list)
 
-    def __getattr__(self, name: str) -> Any:  # case_id, status, severity, recipients, ...
+    def __getattr__(self, name: str) -> Any:  # case_id, status, version, lead_agency, ...
         return getattr(self.case, name)
 
 
@@ -903,6 +942,8 @@ def seen_cases(s: Session, viewer: Viewer, cases: Sequence[Case]) -> list[SeenCa
                 recipients=list(v.recipients) if v else [],
                 opened_at=v.opened_at if v else None,
                 updated_at=v.updated_at if v else None,
+                severity=v.severity if v else "LOW",
+                rule_ids=list(v.rule_ids) if v else [],
             )
         )
     return out
@@ -926,7 +967,7 @@ class CaseFilter:
 SORTS = {  # times from the viewer's own view of each case (joined in ``_filtered``)
     "updated": AudienceView.updated_at,
     "opened": AudienceView.opened_at,
-    "severity": Case.severity,
+    "severity": AudienceView.severity,
     "status": Case.status,
     "case": Case.case_id,
     "version": Case.version,
@@ -960,7 +1001,13 @@ def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], in
     audience = viewer.audience
     q = visible_cases(viewer)
     if f.severity:
-        q = q.where(Case.severity == f.severity)
+        q = q.where(
+            Case.case_id.in_(
+                select(AudienceView.case_id).where(
+                    AudienceView.audience == audience, AudienceView.severity == f.severity
+                )
+            )
+        )
     if f.status:
         q = q.where(Case.status == f.status)
     if f.agency:
@@ -980,7 +1027,13 @@ def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], in
             )
         )
     if f.rule:
-        q = q.where(Case.case_id.in_(select(CaseRule.case_id).where(CaseRule.rule_id == f.rule)))
+        q = q.where(
+            Case.case_id.in_(
+                select(AudienceRule.case_id).where(
+                    AudienceRule.audience == audience, AudienceRule.rule_id == f.rule
+                )
+            )
+        )
     if f.q:
         text = f.q.strip()
         like = f"%{text.lower()}%"
@@ -1006,10 +1059,10 @@ def _filtered(s: Session, viewer: Viewer, f: CaseFilter) -> tuple[list[Case], in
     q = q.order_by(col.desc() if f.desc else col.asc(), Case.case_id)
     if f.sort == "severity":
         never = datetime.min.replace(tzinfo=UTC)
-        ranked = list(s.execute(q.add_columns(AudienceView.updated_at)).tuples())
-        ranked.sort(key=lambda r: (_SEVERITY_RANK.get(r[0].severity, 0), r[1] or never), reverse=f.desc)
+        ranked = list(s.execute(q.add_columns(AudienceView.severity, AudienceView.updated_at)).tuples())
+        ranked.sort(key=lambda r: (_SEVERITY_RANK.get(r[1], 0), r[2] or never), reverse=f.desc)
         start = (max(f.page, 1) - 1) * f.per_page
-        return [case for case, _ in ranked[start : start + f.per_page]], total
+        return [case for case, _, _ in ranked[start : start + f.per_page]], total
     q = q.offset((max(f.page, 1) - 1) * f.per_page).limit(f.per_page)
     return list(s.scalars(q)), total
 
@@ -1030,9 +1083,10 @@ def overview(s: Session, viewer: Viewer, *, now: datetime, sla: timedelta) -> Ov
     visible = visible_cases(viewer).subquery()
     open_by = {sev: 0 for sev in SEVERITIES}
     for sev, n in s.execute(
-        select(visible.c.severity, func.count())
-        .where(visible.c.status == "OPEN")
-        .group_by(visible.c.severity)
+        select(AudienceView.severity, func.count())
+        .join(visible, visible.c.case_id == AudienceView.case_id)
+        .where(visible.c.status == "OPEN", AudienceView.audience == viewer.audience)
+        .group_by(AudienceView.severity)
     ):
         open_by[sev] = int(n)
     cases_total = int(s.scalar(select(func.count()).select_from(visible)) or 0)
@@ -1154,11 +1208,13 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
     )
     evidence = [e for e in all_ev if viewer.can_see_evidence(e, case.recipients)]
     seen = seen_case(s, viewer, case)
-    if not viewer.steering:  # a rule fired at a withheld item's time shows the viewer's latest before it
+    rated = {r.rule_id: r.severity for r in rules}
+    if not viewer.steering:  # only rules on evidence it sees; the time from the viewer's evidence
         times = sorted(e.occurred_at for e in evidence)
         rules = [
             RuleShown(r.rule_id, r.title, r.severity, seen_time(r.fired_at, times, seen.opened_at))
             for r in rules
+            if r.rule_id in seen.rule_ids
         ]
     actions = list(
         s.scalars(
@@ -1190,9 +1246,9 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
             "kind": "version",
             "at": v.recorded_at,
             "version": v.version,
-            "severity": v.severity,
+            "severity": v.severity if viewer.steering else version_severity(v, seen.rule_ids, rated),
             "status": v.status,
-            "rules": v.rule_ids,
+            "rules": v.rule_ids if viewer.steering else [r for r in v.rule_ids if r in seen.rule_ids],
             "evidence_count": v.evidence_count
             if viewer.steering
             else sum(1 for e in evidence if e.first_version <= v.version),
@@ -1228,6 +1284,18 @@ def case_detail(s: Session, viewer: Viewer, case_id: str) -> CaseDetail | None:
     )
 
 
+def version_severity(version: CaseVersion, shown: Sequence[str], rated: Mapping[str, str]) -> str:
+    """A version's severity as a viewer shown only the rules ``shown`` of the case may know it."""
+    return highest(rated[r] for r in version.rule_ids if r in shown and r in rated)
+
+
+def _rule_severities(s: Session, case_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    rated: dict[str, dict[str, str]] = {}
+    for r in s.scalars(select(CaseRule).where(CaseRule.case_id.in_(list(case_ids)))):
+        rated.setdefault(r.case_id, {})[r.rule_id] = r.severity
+    return rated
+
+
 def _evidence_summaries(
     s: Session, evidence: Sequence[Evidence]
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -1250,25 +1318,36 @@ class FeedEntry:
     version: CaseVersion
     case: SeenCase
     evidence_count: int  # items of this version the viewer may see
+    severity: str  # of the version's rules the viewer is shown
+    rule_ids: list[str]
 
 
 def _feed_entries(s: Session, viewer: Viewer, rows: list[tuple[CaseVersion, Case]]) -> list[FeedEntry]:
     seen = {c.case_id: c for c in seen_cases(s, viewer, list({c.case_id: c for _, c in rows}.values()))}
     visible: dict[str, list[int]] = {}
+    rated: dict[str, dict[str, str]] = {}
     if not viewer.steering:
         for e in s.scalars(select(Evidence).where(Evidence.case_id.in_(list(seen)))):
             if viewer.can_see_evidence(e, seen[e.case_id].recipients):
                 visible.setdefault(e.case_id, []).append(e.first_version)
-    return [
-        FeedEntry(
-            version=v,
-            case=seen[c.case_id],
-            evidence_count=v.evidence_count
-            if viewer.steering
-            else sum(1 for first in visible.get(c.case_id, []) if first <= v.version),
+        rated = _rule_severities(s, list(seen))
+    entries = []
+    for v, c in rows:
+        shown = seen[c.case_id].rule_ids
+        entries.append(
+            FeedEntry(
+                version=v,
+                case=seen[c.case_id],
+                evidence_count=v.evidence_count
+                if viewer.steering
+                else sum(1 for first in visible.get(c.case_id, []) if first <= v.version),
+                severity=v.severity
+                if viewer.steering
+                else version_severity(v, shown, rated.get(c.case_id, {})),
+                rule_ids=list(v.rule_ids) if viewer.steering else [r for r in v.rule_ids if r in shown],
+            )
         )
-        for v, c in rows
-    ]
+    return entries
 
 
 def feed_since(s: Session, viewer: Viewer, after_seq: int, limit: int = 50) -> list[FeedEntry]:
@@ -1317,7 +1396,13 @@ def filter_options(s: Session, viewer: Viewer) -> dict[str, list[str]]:
             )
         ),
         "rules": sorted(
-            set(s.scalars(select(CaseRule.rule_id).where(CaseRule.case_id.in_(visible)).distinct()))
+            set(
+                s.scalars(
+                    select(AudienceRule.rule_id)
+                    .where(AudienceRule.case_id.in_(visible), AudienceRule.audience == viewer.audience)
+                    .distinct()
+                )
+            )
         ),
     }
 
@@ -1332,11 +1417,30 @@ def alerts_per_week(
     first = start_of_this_week - timedelta(weeks=weeks - 1)
     buckets = [(first + timedelta(weeks=i), {sev: 0 for sev in SEVERITIES}) for i in range(weeks)]
     visible = visible_cases(viewer).subquery()
-    rows = s.execute(
-        select(CaseVersion.recorded_at, CaseVersion.severity)
-        .where(CaseVersion.recorded_at >= first)
-        .where(CaseVersion.case_id.in_(select(visible.c.case_id)))
-    ).tuples()
+    versions = list(
+        s.scalars(
+            select(CaseVersion)
+            .where(CaseVersion.recorded_at >= first)
+            .where(CaseVersion.case_id.in_(select(visible.c.case_id)))
+        )
+    )
+    if viewer.steering:
+        rows = [(v.recorded_at, v.severity) for v in versions]
+    else:  # each version rated by the rules the viewer is shown
+        ids = list({v.case_id for v in versions})
+        rated = _rule_severities(s, ids)
+        shown = {
+            v.case_id: list(v.rule_ids)
+            for v in s.scalars(
+                select(AudienceView).where(
+                    AudienceView.case_id.in_(ids), AudienceView.audience == viewer.audience
+                )
+            )
+        }
+        rows = [
+            (v.recorded_at, version_severity(v, shown.get(v.case_id, []), rated.get(v.case_id, {})))
+            for v in versions
+        ]
     for at, sev in rows:
         idx = int((at - first) / timedelta(weeks=1))
         if 0 <= idx < weeks and sev in buckets[idx][1]:

@@ -80,6 +80,9 @@ def test_a_new_user_may_do_nothing_until_an_acl_allows_it(
 ) -> None:
     user = f"test-{uuid.uuid4().hex[:8]}"
     password = kafka_cluster.create_user(user)
+    for node in kafka_cluster.nodes:  # create_user returned: each broker alone already takes the login
+        alone = kafka_cluster.settings(user, password, bootstrap_servers=f"127.0.0.1:{node.ports.client}")
+        make_admin(alone, bootstrap_timeout_ms=5000).close()
     settings = kafka_cluster.settings(user, password, data_dir=tmp_path)
     topic = catalog.all_topics(["CA"])[0].name
     producer = make_producer(settings, max_block_ms=5000)

@@ -111,8 +111,15 @@ def test_copies_written_together_are_byte_identical_to_each_written_alone(snaps:
 def test_a_version_shared_by_its_audiences_is_written_once(monkeypatch: pytest.MonkeyPatch) -> None:
     item = EventSummary(str(uuid.uuid4()), "violation", "QLTT", T0, T0, "GREEN", "38001", "Shop", ["tax:1"])
     red = EventSummary(str(uuid.uuid4()), "complaint", "CA", T0, T0, "RED", None, None, ["tax:1"])
+    hit = {
+        "rule_id": "r",
+        "title": "R",
+        "severity": "HIGH",
+        "fired_at": T0,
+        "evidence_ids": [f"QLTT/{item.event_id}"],
+    }
     snap = CaseSnapshot(
-        "JC-1", "S-1", 2, "OPEN", None, "HIGH", [], ["QLTT", "THUE", "SCT"], [item, red], T0, T0
+        "JC-1", "S-1", 2, "OPEN", None, "HIGH", [hit], ["QLTT", "THUE", "SCT"], [item, red], T0, T0
     )
     records = [r.record for r in route(snap, "38")]  # ALL sees both items; the three agencies only one
     writes: list[Any] = []
@@ -129,7 +136,7 @@ def test_a_version_shared_by_its_audiences_is_written_once(monkeypatch: pytest.M
     runs = [schema for _, schema, values in writer._steps or [] if values is not None]
     # two views (ALL sees the RED item, the agencies do not): the header's other fields differ
     # (sharing), case id and version do not, the fields between audience and evidence do not
-    # (same tokens, name and communes), the withheld counts after the evidence do
+    # (same rule on the GREEN item, tokens, name and communes), the withheld counts after the evidence do
     assert [sum(1 for s in writes if s is run) for run in runs] == [2, 1, 1, 2]
     assert writer.misses == 2  # each evidence item encoded once, whoever sees it
 

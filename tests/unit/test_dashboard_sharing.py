@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,20 @@ def derived_leaks(
             assert case_id not in {c.case_id for c in found}, (agency, "agency filter", other)
 
 
+def shown_severities(dashboard: Dashboard, agency: str, case_id: str) -> set[str]:
+    """Every severity the agency's officer is shown for the case's (one) version: list, page, feed."""
+    viewer = st.Viewer(username=USERS[agency], agency=agency, steering=False)
+    with dashboard.ctx.store.session() as s:
+        detail = st.case_detail(s, viewer, case_id)
+        assert detail is not None
+        feed = [e.severity for e in st.recent_feed(s, viewer, limit=1000) if e.version.case_id == case_id]
+        return {
+            detail.case.severity,
+            *(h["severity"] for h in detail.history if h["kind"] == "version"),
+            *feed,
+        }
+
+
 # ----------------------------------------------------------------------------- the issue's reproduction
 
 RED_NID, RED_BANK, RED_WEB = "038190012345", "0011001234567", "halinh-sale.vn"
@@ -233,7 +248,18 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
             evidence.append(summary_item(n * 10 + i, agency, level, tokens, name, commune, text))
             values.append(
                 {nid, bank, web, name, commune, text, *tokens, *([shared[12:]] if names_shop else [])}
+                | {f"rule{n:04d}i{i}", f"Title{n:04d}i{i}"}  # the rule that fired on this item alone
             )
+        grounds = [f"{e.agency}/{e.event_id}" for e in evidence]
+        rules = [
+            {"rule_id": f"rule{n:04d}i{i}", "title": f"Title{n:04d}i{i}", "severity": "MEDIUM"}
+            | {"fired_at": e.occurred_at, "evidence_ids": [grounds[i]]}
+            for i, e in enumerate(evidence)
+        ]
+        rules.append(  # and one on all of them together
+            {"rule_id": f"rule{n:04d}all", "title": f"Title{n:04d}all", "severity": "HIGH"}
+            | {"fired_at": evidence[-1].occurred_at, "evidence_ids": grounds}
+        )
         snapshot = CaseSnapshot(
             case_id=case_id,
             cluster_id=f"S-prop{n:04d}",
@@ -241,9 +267,7 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
             status="OPEN",
             merged_into=None,
             severity="HIGH",
-            rules=[
-                {"rule_id": "r", "title": "rule", "severity": "HIGH", "fired_at": evidence[-1].occurred_at}
-            ],
+            rules=rules,
             recipients=sorted({"BCD389", *recipients}),
             evidence=evidence,
             opened_at=min(e.occurred_at for e in evidence),
@@ -254,6 +278,8 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
             seen = [may_see(agency, e, snapshot.recipients) for e in evidence]
             visible = set().union(*(v for v, ok in zip(values, seen, strict=True) if ok))
             secret = set().union(*(v for v, ok in zip(values, seen, strict=True) if not ok)) - visible
+            if not all(seen):
+                secret |= {f"rule{n:04d}all", f"Title{n:04d}all"}
             routed = agency in snapshot.recipients
             texts = surfaces(dashboard, agency, case_id)
             if routed:
@@ -269,6 +295,8 @@ def test_no_agency_user_sees_a_value_only_withheld_evidence_holds(dashboard: Das
                 assert case_id not in hit, (agency, "search", value)
             if routed:
                 derived_leaks(dashboard, agency, case_id, evidence, seen)
+                rated = "HIGH" if all(seen) else "MEDIUM" if any(seen) else "LOW"
+                assert shown_severities(dashboard, agency, case_id) == {rated}, (agency, seen)
             if routed and seen.count(False):
                 assert (
                     f"Evidence items withheld from your agency: {seen.count(False)}"
@@ -309,3 +337,159 @@ def test_overview_counts_only_agency_events_the_viewer_may_see(tmp_path: Path) -
             )
         }
     assert counts == {"QLTT": {"CA": 1, "QLTT": 1}, "CA": {"CA": 4}, "BCD389": {"CA": 4, "QLTT": 1}}
+
+
+# ----------------------------------------------------------------------------- rules follow their evidence
+
+QLTT_ITEM, POLICE_ITEM = "00000000-0000-4000-8000-000000009001", "00000000-0000-4000-8000-000000009002"
+
+
+def hit(rule_id: str, title: str, severity: str, *grounds: str) -> dict[str, Any]:
+    """A rule hit on ``grounds`` (``<agency>/<event_id>``)."""
+    return {"rule_id": rule_id, "title": title, "severity": severity, "fired_at": T0 + 9_002_000} | {
+        "evidence_ids": list(grounds)
+    }
+
+
+def rule_case(case_id: str, version: int, rules: list[dict[str, Any]]) -> CaseSnapshot:
+    """QLTT's GREEN item and the police's RED one; the rules as given (highest CRITICAL)."""
+    return CaseSnapshot(
+        case_id=case_id,
+        cluster_id=f"S-{case_id}",
+        version=version,
+        status="OPEN",
+        merged_into=None,
+        severity="CRITICAL",
+        rules=rules,
+        recipients=["BCD389", "CA", "QLTT"],
+        evidence=[
+            summary_item(9001, "QLTT", "GREEN", ["phone:+84987000111"], "Shop Rules", "38001", "QLTT seized"),
+            summary_item(9002, "CA", "RED", ["nid:038190099999"], "Police Name", "38123", "police 9/CSKT"),
+        ],
+        opened_at=T0 + 9_001_000,
+        updated_at=T0 + 9_002_000,
+    )
+
+
+def cases_found(client: TestClient, case_id: str, **params: str) -> bool:
+    return case_id in client.get("/cases", params=params).text
+
+
+def test_a_rule_fired_on_withheld_evidence_reaches_no_surface_of_an_agency_user(dashboard: Dashboard) -> None:
+    """Issue 16: the dashboard listed every rule of a case, with the severity it gave, to every
+    recipient; a rule that fired on the police's RED item told QLTT by its title, its id in the
+    rule filter, the severity filter, the tiles and the weekly chart that the police hold
+    something. QLTT is shown only the rule on its own item; the police (and BCĐ 389) all three."""
+    case_id = "JC-rules-red"
+    rules = [
+        hit("qltt-own-rule", "Own seizure rule", "MEDIUM", f"QLTT/{QLTT_ITEM}"),
+        hit("police-only-rule", "Police file rule", "CRITICAL", f"CA/{POLICE_ITEM}"),
+        hit("joint-rule", "Joint evidence rule", "HIGH", f"QLTT/{QLTT_ITEM}", f"CA/{POLICE_ITEM}"),
+    ]
+    snapshot = rule_case(case_id, 1, rules)
+    now = datetime.fromtimestamp(snapshot.recorded_at / 1000, UTC)  # the version in this week's column
+    viewers = {a: st.Viewer(USERS[a], a, a == "BCD389") for a in ("QLTT", "CA", "BCD389")}
+
+    def counts() -> dict[tuple[str, str], dict[str, int]]:
+        with dashboard.ctx.store.session() as s:
+            out = {}
+            for a, v in viewers.items():
+                out[a, "tiles"] = st.overview(s, v, now=now, sla=dashboard.ctx.store.sla).open_by_severity
+                out[a, "weeks"] = st.alerts_per_week(s, v, now=now)[-1][1]
+            return out
+
+    before = counts()
+    forwarded = publish(dashboard, snapshot)
+    after = counts()
+    secret = {"police-only-rule", "Police file rule", "joint-rule", "Joint evidence rule"}
+    qltt = dashboard.clients["QLTT"]
+    texts = surfaces(dashboard, "QLTT", case_id) | {
+        "live feed": feed_stream_text(qltt),
+        "forwarded": json.dumps(forwarded["QLTT"], ensure_ascii=False),
+        "case list (en)": qltt.get("/cases?lang=en").text,
+        "case page (en)": qltt.get(f"/cases/{case_id}?lang=en").text,
+    }
+    for surface, text in texts.items():
+        assert not leaks(text, secret), (surface, leaks(text, secret))
+    for surface in ("case page", "csv", "live feed", "forwarded"):
+        assert "qltt-own-rule" in texts[surface] or "Own seizure rule" in texts[surface], surface
+    # filters are oracles too: the withheld rules and the severities only they give find nothing
+    assert cases_found(qltt, case_id, rule="qltt-own-rule")
+    assert not cases_found(qltt, case_id, rule="police-only-rule")
+    assert not cases_found(qltt, case_id, rule="joint-rule")
+    assert cases_found(qltt, case_id, severity="MEDIUM")
+    assert not any(cases_found(qltt, case_id, severity=sev) for sev in ("HIGH", "CRITICAL"))
+    with dashboard.ctx.store.session() as s:
+        assert "police-only-rule" not in st.filter_options(s, viewers["QLTT"])["rules"]
+        detail = st.case_detail(s, viewers["QLTT"], case_id)
+        assert detail is not None and [r.rule_id for r in detail.rules] == ["qltt-own-rule"]
+    assert shown_severities(dashboard, "QLTT", case_id) == {"MEDIUM"}
+    # the tiles and the weekly chart moved by one case / one version, at the severity each may know
+    moved = {
+        key: {sev: n - before[key][sev] for sev, n in after[key].items() if n != before[key][sev]}
+        for key in after
+    }
+    for a, sev in (("QLTT", "MEDIUM"), ("CA", "CRITICAL"), ("BCD389", "CRITICAL")):
+        assert moved[a, "tiles"] == moved[a, "weeks"] == {sev: 1}, (a, moved)
+    police = dashboard.clients["CA"]
+    page = police.get(f"/cases/{case_id}").text
+    assert all(r in page for r in ("qltt-own-rule", "police-only-rule", "joint-rule"))
+    assert cases_found(police, case_id, rule="police-only-rule") and cases_found(
+        police, case_id, severity="CRITICAL"
+    )
+    assert {h["rule_id"] for h in forwarded["CA"]["data"]["rules_fired"]} == {r["rule_id"] for r in rules}
+    assert shown_severities(dashboard, "CA", case_id) == {"CRITICAL"}
+    assert cases_found(dashboard.clients["BCD389"], case_id, rule="joint-rule")
+
+
+def encoded_as(record: dict[str, Any], version: int) -> dict[str, Any]:
+    """``record`` written by an older JointCaseAlert schema and read back as the dashboard reads it."""
+    from schemas import catalog
+
+    old = catalog.versions("JointCaseAlert")[version - 1]
+    written = {
+        **record,
+        "rules_fired": [{k: v for k, v in h.items() if k != "evidence_ids"} for h in record["rules_fired"]],
+    }
+    if version == 1:  # v1: evidence items without the identifiers they brought, no withheld_count
+        written.pop("withheld_count")
+        written["evidence"] = [
+            {k: v for k, v in e.items() if k not in ("seller_tokens", "seller_name")}
+            for e in record["evidence"]
+        ]
+    writer, decoded = codec.decode(codec.encode_version(written, old))
+    assert writer == old and writer != catalog.latest("JointCaseAlert")
+    return decoded
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_alerts_written_before_v3_still_decode_and_their_rules_fail_closed(
+    dashboard: Dashboard, version: int
+) -> None:
+    """A v1/v2 alert (rule hits that do not name their evidence) decodes with ``evidence_ids``
+    empty: its rules are shown to BCĐ 389 and to the police (nothing withheld from them), not to
+    QLTT, from which the RED item is withheld. The next version, written as v3, names the
+    grounds: QLTT is then shown the rule on its own item, still not the police's."""
+    case_id = f"JC-rules-v{version}"
+    rules = [
+        hit("qltt-own-rule", "Own seizure rule", "MEDIUM", f"QLTT/{QLTT_ITEM}"),
+        hit("police-only-rule", "Police file rule", "CRITICAL", f"CA/{POLICE_ITEM}"),
+    ]
+    full = next(c.record for c in route(rule_case(case_id, 1, rules), "38") if c.audience == "ALL")
+    old = encoded_as(full, version)
+    assert [h["evidence_ids"] for h in old["rules_fired"]] == [[], []]
+    assert dashboard.ctx.store.apply("JointCaseAlert", old)
+    qltt, police, chair = (dashboard.clients[a] for a in ("QLTT", "CA", "BCD389"))
+    assert "QLTT seized" in qltt.get(f"/cases/{case_id}").text
+    assert not leaks(
+        qltt.get(f"/cases/{case_id}").text, {"qltt-own-rule", "police-only-rule", "Police file rule"}
+    )
+    assert shown_severities(dashboard, "QLTT", case_id) == {"LOW"}
+    assert "police-only-rule" in police.get(f"/cases/{case_id}").text
+    assert "police-only-rule" in chair.get(f"/cases/{case_id}").text
+    publish(dashboard, rule_case(case_id, 2, rules))  # the processors upgraded: v3 names the grounds
+    page = qltt.get(f"/cases/{case_id}").text
+    assert "qltt-own-rule" in page and not leaks(page, {"police-only-rule", "Police file rule"})
+    assert cases_found(qltt, case_id, rule="qltt-own-rule")
+    assert not cases_found(qltt, case_id, severity="CRITICAL")
+    assert "police-only-rule" in police.get(f"/cases/{case_id}").text

@@ -15,7 +15,7 @@ from consumers.platform.answers import AnswerSigner
 from consumers.platform.intake import Intake
 from consumers.platform.store import Register
 from consumers.platform.verification import Policy, Reason, verify_request
-from schemas import codec, reference
+from schemas import codec, platforms, reference
 from tests.unit.platform_helpers import NOW, make_keys, request_record, signed
 
 POLICY = Policy(
@@ -125,6 +125,23 @@ def test_a_listing_on_another_host_is_refused_with_the_platforms_hosts() -> None
     problems = verify_request(record, POLICY).problems
     assert [p.code for p in problems] == [Reason.LISTING_NOT_ON_PLATFORM]
     assert problems[0].field == "targets[2].listing_url" and "shopee.vn" in problems[0].text
+
+
+@pytest.mark.parametrize("url", ["https://[shopee.vn/x", "https://shopee.vn]/x", "http://[::1/x"])
+def test_a_listing_url_the_url_parser_rejects_is_refused_not_a_crash(url: str) -> None:
+    """Found by the one-byte test: a flipped byte made ``[`` and urlsplit raised inside the intake."""
+    record = request_record()
+    record["targets"] = copy.deepcopy(record["targets"])
+    record["targets"][0]["listing_url"] = url
+    problems = verify_request(record, POLICY).problems
+    assert [p.code for p in problems] == [Reason.LISTING_NOT_ON_PLATFORM]
+    assert problems[0].field == f"targets[{record['targets'][0]['target_id']}].listing_url"
+
+
+@given(st.text())
+def test_listing_host_never_raises(url: str) -> None:
+    host = platforms.listing_host(url)
+    assert host is None or (host == host.lower() and host)
 
 
 @pytest.mark.parametrize(("hours", "word"), [(0.25, "at least"), (24 * 40, "at most")])

@@ -17,7 +17,7 @@ from processors.pipeline import CorrelationPipeline
 from processors.routing import route
 from processors.rules import load_rules
 from schemas import codec
-from schemas.sharing import SHARING_LEVELS, may_see, visible_alert, withheld_text
+from schemas.sharing import SEVERITIES, SHARING_LEVELS, may_see, visible_alert, withheld_text
 
 T0 = 1_767_225_600_000
 DAY = 86_400_000
@@ -177,7 +177,15 @@ def test_recipients_and_times_come_only_from_what_the_viewer_may_see(
         "header": {"recorded_at": T0 + 500 * DAY, "occurred_at": max(times), "sharing": "RED"},
         "recipients": routed,
         "evidence": evidence,
-        "rules_fired": [{"rule_id": "r", "fired_at": t} for t in times],
+        "rules_fired": [
+            {
+                "rule_id": f"r{i}",
+                "severity": "LOW",
+                "fired_at": e["occurred_at"],
+                "evidence_ids": [f"{e['agency']}/e{i}"],
+            }
+            for i, e in enumerate(evidence)
+        ],
         "opened_at": min(times),
         "updated_at": max(times),
         "withheld": [],
@@ -197,3 +205,105 @@ def test_recipients_and_times_come_only_from_what_the_viewer_may_see(
         shown = {seen["opened_at"], seen["updated_at"], seen["header"]["occurred_at"]}
         shown |= {h["fired_at"] for h in seen["rules_fired"]}
         assert shown <= kept_times, (viewer, shown - kept_times)
+
+
+def test_a_rule_fired_on_red_police_evidence_is_not_shown_to_other_agencies() -> None:
+    """Issue 16: a copy listed every rule of the case and its severity, also a rule that fired on
+    evidence withheld from the recipient, so its title and severity told what the police hold."""
+    topics = routed_on_the_wire(police_and_market_surveillance("RED"))
+    full = topics["alerts.all.v1"]
+    fired = {h["rule_id"]: h for h in full["rules_fired"]}
+    police = "CA/00000000-0000-4000-8000-000000000002"
+    on_police = {r for r, h in fired.items() if police in h["evidence_ids"]}
+    assert on_police and set(fired) - on_police  # a rule on both agencies' items, one on QLTT's alone
+    for topic in ("alerts.qltt.v1", "alerts.syt.v1"):
+        copy = topics[topic]
+        assert {h["rule_id"] for h in copy["rules_fired"]} == set(fired) - on_police, topic
+        text = repr(copy)
+        assert not any(fired[r]["title"] in text for r in on_police), topic
+        assert copy["severity"] == max(
+            (fired[r]["severity"] for r in set(fired) - on_police), key=SEVERITIES.index
+        )
+    assert {h["rule_id"] for h in topics["alerts.ca.v1"]["rules_fired"]} == set(fired)
+    assert topics["alerts.ca.v1"]["severity"] == full["severity"]
+
+
+def test_a_rule_hit_without_its_evidence_ids_is_shown_only_when_nothing_is_withheld() -> None:
+    """A hit of a record written before v3 does not say what it fired on: fail closed."""
+    full = routed_on_the_wire(police_and_market_surveillance("GREEN"))["alerts.all.v1"]
+    legacy = {**full, "rules_fired": [{**h, "evidence_ids": []} for h in full["rules_fired"]]}
+    shown = visible_alert(legacy, "QLTT")
+    assert [h["rule_id"] for h in shown["rules_fired"]] == [h["rule_id"] for h in full["rules_fired"]]
+    assert shown["severity"] == full["severity"]
+    red = routed_on_the_wire(police_and_market_surveillance("RED"))["alerts.all.v1"]
+    red_legacy = {**red, "rules_fired": [{**h, "evidence_ids": []} for h in red["rules_fired"]]}
+    seen = visible_alert(red_legacy, "QLTT")
+    assert seen["rules_fired"] == [] and seen["severity"] == "LOW"
+
+
+_RULES = hs.lists(
+    hs.tuples(hs.sets(hs.integers(0, 6), min_size=1, max_size=4), hs.sampled_from(SEVERITIES)),
+    min_size=1,
+    max_size=5,
+)
+
+
+@given(_ITEMS, _RULES, hs.sets(hs.sampled_from(AGENCIES)))
+def test_rules_and_severity_come_only_from_evidence_the_viewer_may_see(
+    items: list[tuple[str, str, int]], rules: list[tuple[set[int], str]], recipients: set[str]
+) -> None:
+    """Evidence at every level from every agency, rules fired on any of it: each viewer is shown
+    exactly the rules whose evidence it may all see, rated by them alone, and no other rule's id
+    or title appears anywhere in its copy."""
+    evidence = [
+        {
+            "event_id": f"00000000-0000-4000-8000-{i:012d}",
+            "agency": agency,
+            "sharing": level,
+            "occurred_at": T0 + day * DAY + i,
+            "summary": f"item {i}",
+            "seller_tokens": [],
+            "seller_name": None,
+            "commune_code": None,
+        }
+        for i, (agency, level, day) in enumerate(items)
+    ]
+    hits = [
+        {
+            "rule_id": f"rule-{n}",
+            "title": f"Rule number {n}",
+            "severity": severity,
+            "fired_at": max(evidence[i % len(evidence)]["occurred_at"] for i in grounds),
+            "evidence_ids": sorted(
+                {
+                    f"{evidence[i % len(evidence)]['agency']}/{evidence[i % len(evidence)]['event_id']}"
+                    for i in grounds
+                }
+            ),
+        }
+        for n, (grounds, severity) in enumerate(rules)
+    ]
+    routed = sorted({"BCD389", *recipients})
+    times = [e["occurred_at"] for e in evidence]
+    alert = {
+        "header": {"recorded_at": T0 + 500 * DAY, "occurred_at": max(times), "sharing": "RED"},
+        "severity": max((h["severity"] for h in hits), key=SEVERITIES.index),
+        "recipients": routed,
+        "evidence": evidence,
+        "rules_fired": hits,
+        "opened_at": min(times),
+        "updated_at": max(times),
+        "withheld": [],
+        "withheld_count": 0,
+    }
+    for viewer in (*AGENCIES, "BCD389"):
+        seen = visible_alert(alert, viewer)
+        assert visible_alert(seen, viewer) == seen
+        visible = {f"{e['agency']}/{e['event_id']}" for e in evidence if may_see(viewer, e, routed)}
+        expected = [h for h in hits if set(h["evidence_ids"]) <= visible]
+        assert [h["rule_id"] for h in seen["rules_fired"]] == [h["rule_id"] for h in expected]
+        assert seen["severity"] == max((h["severity"] for h in expected), key=SEVERITIES.index, default="LOW")
+        text = repr(seen)
+        for h in hits:
+            if h not in expected:
+                assert f"'{h['rule_id']}'" not in text and h["title"] not in text, (viewer, h["rule_id"])

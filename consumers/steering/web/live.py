@@ -93,12 +93,12 @@ def feed_item(entry: st.FeedEntry, tr: Translator) -> dict[str, Any]:
         "seq": v.seq,
         "case_id": v.case_id,
         "version": v.version,
-        "severity": v.severity,
-        "severity_label": tr.label("Severity", v.severity),
+        "severity": entry.severity,  # of the rules the viewer is shown
+        "severity_label": tr.label("Severity", entry.severity),
         "status": v.status,
         "status_label": tr.label("CaseStatus", v.status),
-        "rules": v.rule_ids,
-        "rules_text": "; ".join(tr.rule_title(r) for r in v.rule_ids),
+        "rules": entry.rule_ids,
+        "rules_text": "; ".join(tr.rule_title(r) for r in entry.rule_ids),
         "seller_name": feed.seller_label(c, tr.identifier),
         "at": v.recorded_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),  # sorts as text
         "recorded_at": tr.datetime(v.recorded_at, seconds=True),

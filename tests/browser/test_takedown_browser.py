@@ -20,14 +20,14 @@ import pytest
 
 from agencybus.broker import EmbeddedBroker
 from agencybus.settings import Settings
-from consumers.steering import store as st
 from schemas import codec
 from schemas import topics as tc
-from tests.browser.dashboard_process import AGENCYBUS, running_dashboard
+from tests.browser.dashboard_process import running_dashboard
 from tests.browser.test_dashboard_browser import SCREENSHOTS, browser, login  # noqa: F401 (fixture)
 from tests.e2e.test_takedown_e2e import (  # noqa: F401 (fixtures)
     TOKEN,
     USERS,
+    answer_partly_removed,
     bus_registry,
     bus_roles,
     keys,
@@ -35,6 +35,7 @@ from tests.e2e.test_takedown_e2e import (  # noqa: F401 (fixtures)
     platform,
     publish,
     wait_for,
+    wait_for_case,
 )
 from tests.vietnamese import leaks
 
@@ -66,21 +67,7 @@ def test_an_officer_requests_a_takedown_in_the_browser_and_sees_the_platforms_an
                 for e, x in ((e, codec.encode_event(e)) for e in events)
             ],
         )
-        store = st.Store(f"sqlite:///{dash.data_dir / 'dashboard.db'}")
-        mine = {str(e.header.event_id) for e in events}
-
-        def the_case() -> str | None:
-            with store.session() as s:
-                for row in s.query(st.AudienceToken).filter_by(audience="ALL", token=f"shop:shopee:{handle}"):
-                    evidence = {
-                        e.event_id for e in s.query(st.Evidence).filter(st.Evidence.case_id == row.case_id)
-                    }
-                    if mine <= evidence:
-                        return row.case_id
-            return None
-
-        case_id = wait_for("the joint case on the dashboard", the_case, logs=logs)
-        store.close()
+        case_id = wait_for_case(dash.data_dir, handle, events, logs)
 
         context = browser.new_context(viewport={"width": 1200, "height": 1000}, locale="vi-VN")
         page = context.new_page()
@@ -114,27 +101,7 @@ def test_an_officer_requests_a_takedown_in_the_browser_and_sees_the_platforms_an
 
         delivered = wait_for("the request at the platform", received, logs=logs)
         assert delivered["status"] == "RECEIVED" and delivered["authentic"], delivered
-        answered = subprocess.run(
-            [
-                AGENCYBUS,
-                "platform",
-                "answer",
-                str(delivered["register_number"]),
-                "--outcome",
-                "partly-removed",
-                "--target",
-                "1=REMOVED",
-                "--target",
-                "2=NOT_FOUND",
-                "--officer",
-                "Trần Minh Khoa",
-            ],
-            env=platform["env"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert answered.returncode == 0, answered.stdout + answered.stderr
+        answer_partly_removed(platform["env"], delivered["register_number"])
 
         def answer_shown() -> bool:
             page.reload()

@@ -228,6 +228,42 @@ def wait_for(what: str, check: Any, timeout: float = 90, logs: tuple[Path, ...] 
         time.sleep(0.5)
 
 
+def wait_for_case(
+    data_dir: Path, handle: str, events: list[ViolationRecorded | TaxAnomalyDetected], logs: tuple[Path, ...]
+) -> str:
+    """The id of the dashboard's joint case on the shop ``handle`` holding all of ``events``."""
+    mine = {str(e.header.event_id) for e in events}
+    store = st.Store(f"sqlite:///{data_dir / 'dashboard.db'}")
+
+    def the_case() -> str | None:
+        with store.session() as s:
+            for row in s.query(st.AudienceToken).filter_by(audience="ALL", token=f"shop:shopee:{handle}"):
+                evidence = {
+                    e.event_id for e in s.query(st.Evidence).filter(st.Evidence.case_id == row.case_id)
+                }
+                if mine <= evidence:
+                    return str(row.case_id)
+        return None
+
+    try:
+        return str(wait_for("the joint case on the dashboard", the_case, logs=logs))
+    finally:
+        store.close()
+
+
+def answer_partly_removed(platform_env: dict[str, str], register_number: int) -> None:
+    """The platform's compliance officer answers with the CLI verb: target 1 removed, 2 not found."""
+    answered = subprocess.run(
+        [AGENCYBUS, "platform", "answer", str(register_number), "--outcome", "partly-removed",
+         "--target", "1=REMOVED", "--target", "2=NOT_FOUND", "--officer", "Trần Minh Khoa"],
+        env=platform_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+
+
 def test_evidence_to_takedown_to_answer_on_the_case_page_and_bad_requests_refused(
     broker: EmbeddedBroker,
     settings: Settings,
@@ -251,21 +287,7 @@ def test_evidence_to_takedown_to_answer_on_the_case_page_and_bad_requests_refuse
                 for e, x in encoded
             ],
         )
-        mine = {str(e.header.event_id) for e in events}
-        store = st.Store(f"sqlite:///{dash.data_dir / 'dashboard.db'}")
-
-        def the_case() -> str | None:
-            with store.session() as s:
-                for row in s.query(st.AudienceToken).filter_by(audience="ALL", token=f"shop:shopee:{handle}"):
-                    evidence = {
-                        e.event_id for e in s.query(st.Evidence).filter(st.Evidence.case_id == row.case_id)
-                    }
-                    if mine <= evidence:
-                        return row.case_id
-            return None
-
-        case_id = wait_for("the joint case on the dashboard", the_case, logs=logs)
-        store.close()
+        case_id = wait_for_case(dash.data_dir, handle, events, logs)
 
         # the genuine request (QLTT) and THUE's, from the case page
         with httpx.Client(base_url=dash.url) as qltt, httpx.Client(base_url=dash.url) as thue:
@@ -329,28 +351,7 @@ def test_evidence_to_takedown_to_answer_on_the_case_page_and_bad_requests_refuse
         )
 
         # the compliance officer answers with the CLI verb; the running service publishes it
-        number = by_request[(genuine_id, True)]["register_number"]
-        answered = subprocess.run(
-            [
-                AGENCYBUS,
-                "platform",
-                "answer",
-                str(number),
-                "--outcome",
-                "partly-removed",
-                "--target",
-                "1=REMOVED",
-                "--target",
-                "2=NOT_FOUND",
-                "--officer",
-                "Trần Minh Khoa",
-            ],
-            env=platform["env"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert answered.returncode == 0, answered.stdout + answered.stderr
+        answer_partly_removed(platform["env"], by_request[(genuine_id, True)]["register_number"])
 
         # the answers show on the case page: the genuine one partly removed, THUE's refused
         with httpx.Client(base_url=dash.url) as chair:

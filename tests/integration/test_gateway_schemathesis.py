@@ -17,11 +17,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
 
+from agencybus.broker import EmbeddedBroker
 from agencybus.settings import load_settings
 from agencybus.signing import generate_keypair
 from producers.gateway.app import create_app
@@ -39,18 +41,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def served(tmp_path: Path, clean_env: None) -> Iterator[tuple[str, str]]:
-    """The gateway on uvicorn at 127.0.0.1 (real HTTP, as a client meets it); (base URL, CA's key).
-
-    Its broker is down, so what it accepts waits in its outbox (``queued``): the run checks the HTTP
-    contract, not Kafka round trips, which made it several times slower.
-    """
+@contextmanager
+def _serving(tmp_path: Path, bootstrap_servers: str, publish_timeout_s: float) -> Iterator[tuple[str, str]]:
+    """The gateway on uvicorn at 127.0.0.1 (real HTTP, as a client meets it); (base URL, CA's key)."""
     config = load_settings(
-        bootstrap_servers=f"127.0.0.1:{_free_port()}",  # nothing listens there
+        bootstrap_servers=bootstrap_servers,
         data_dir=tmp_path / "gateway",
         metrics_port=0,
-        publish_timeout_s=0.5,
+        publish_timeout_s=publish_timeout_s,
         gateway_rate_limit_per_minute=1_000_000,
         gateway_max_body_bytes=4 * 1024 * 1024,
     )
@@ -72,8 +70,33 @@ def served(tmp_path: Path, clean_env: None) -> Iterator[tuple[str, str]]:
         thread.join(timeout=20)
 
 
+@pytest.fixture
+def served(tmp_path: Path, clean_env: None) -> Iterator[tuple[str, str]]:
+    """The gateway with its broker down, so what it accepts waits in its outbox (``queued``).
+
+    The main run checks the HTTP contract, not Kafka round trips, which made it several times
+    slower; the run against a broker (below) covers the routes' delivered answers and ``/readyz``.
+    """
+    with _serving(tmp_path, f"127.0.0.1:{_free_port()}", 0.5) as served:  # nothing listens there
+        yield served
+
+
+@pytest.fixture
+def served_on_broker(broker: EmbeddedBroker, tmp_path: Path, clean_env: None) -> Iterator[tuple[str, str]]:
+    """The gateway in front of the embedded broker: accepted events are delivered, ``/readyz`` is 200."""
+    with _serving(tmp_path, broker.bootstrap_servers, 10.0) as served:
+        yield served
+
+
 def _run(
-    base: str, tmp_path: Path, name: str, phases: str, examples: int, headers: list[str], *extra: str
+    base: str,
+    tmp_path: Path,
+    name: str,
+    phases: str,
+    examples: int,
+    headers: list[str],
+    *extra: str,
+    readyz: bool = False,
 ) -> int:
     """One schemathesis CLI run; the test cases it generated. Fails the test on any failure."""
     command = [
@@ -92,10 +115,9 @@ def _run(
         str(SEED),
         "--workers",
         "1",
-        # /readyz answers its documented 503 here (no broker), which the not_a_server_error check
-        # counts; its 200 is tested against the real broker in test_gateway.py
-        "--exclude-path",
-        "/readyz",
+        # without a broker /readyz answers its documented 503, which the not_a_server_error check
+        # counts: it is checked in the run against the broker
+        *(() if readyz else ("--exclude-path", "/readyz")),
         "--suppress-health-check",
         "all",
         "--report",
@@ -150,3 +172,21 @@ def test_schemathesis_finds_no_failure_with_and_without_a_key(
         f"{without_key} without, 0 failures"
     )
     assert coverage > 1000 and fuzzing > 20 and without_key > 20
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(900)
+def test_schemathesis_finds_no_failure_against_a_broker_readiness_included(
+    served_on_broker: tuple[str, str], tmp_path: Path
+) -> None:
+    """With the embedded broker behind it: ``/readyz`` and ``/healthz``, and one event route's coverage
+    phase, where valid bodies are delivered to the broker (202 ``delivered``), not queued."""
+    base, key = served_on_broker
+    auth = [f"Authorization: Bearer {key}"]
+    only = ("--include-path-regex", "^/(readyz|healthz|v1/events/violation)$")
+    cases = _run(base, tmp_path, "with-broker", "coverage", 1, auth, *only, readyz=True)
+    print(
+        f"schemathesis with a broker: {cases} test cases "
+        "(/readyz, /healthz, /v1/events/violation), 0 failures"
+    )
+    assert cases > 100

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import structlog
 from sqlalchemy import (
     JSON,
     Engine,
@@ -28,12 +29,16 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from agencybus.db_types import UTCDateTime
+from agencybus.migrations import is_versioned
 from schemas import takedown as deadlines
+
+log = structlog.get_logger("agencybus.platform")
 
 
 class RequestStatus(StrEnum):
@@ -154,12 +159,24 @@ class Register:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str) -> Register:
-        """Open the register at ``url``, creating its tables if they are missing."""
+    def open(cls, url: str, *, migrate: bool = True) -> Register:
+        """Open the register at ``url`` and (by default) migrate it to the newest schema.
+
+        A register whose tables were made before it had migrations is adopted: stamped at the
+        revision that matches those tables, then upgraded, keeping every row.
+        """
         engine = create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(engine)
+        if migrate:
+            from consumers.platform import migrations
+
+            if not is_versioned(engine, migrations.VERSION_TABLE) and inspect(engine).has_table(
+                RequestRow.__tablename__
+            ):
+                log.info("platform.register.adopted", url=engine.url.render_as_string(hide_password=True))
+                migrations.adopt(engine)
+            migrations.upgrade(engine)
         return cls(engine)
 
     def close(self) -> None:
